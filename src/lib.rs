@@ -1,0 +1,26 @@
+//! Streamify: real-time e-commerce analytics and fraud detection in one binary.
+//!
+//! ```text
+//!  sources                bus (topics)            stream processor                 sinks
+//!  ───────                ────────────            ────────────────                 ─────
+//!  generate (synthetic) ┐                      ┌─ decode + validate ──► dead-letter topic + DLQ table
+//!  ingest HTTP POST     ├─► transactions ──────┤  enrich (time, geo, amount band, customer baseline)
+//!  ingest files (json,  │   clickstream        ├─ score fraud (rules, velocity, geo, device, model)
+//!    csv, dir watch)    │                      │        └──► fraud-alerts topic, alerts table
+//!  Kafka (external)     ┘                      ├─ window aggregates (event time, watermarks)
+//!                                              │        └──► analytics topic, gold tables, live state
+//!                                              └─ bronze/silver rows ──► Delta Lake
+//!                                                  checkpoint: offsets + state + watermarks per epoch
+//! ```
+//!
+//! Modules follow the flow: [`model`] (the events), [`generate`] and [`ingest`] (sources),
+//! [`bus`] (the durable log between stages). [`cli`] is the only place that assembles a whole
+//! pipeline.
+
+pub mod bus;
+pub mod cli;
+pub mod config;
+pub mod generate;
+pub mod ingest;
+pub mod model;
+pub mod telemetry;
