@@ -1,0 +1,235 @@
+//! The writer side of one partition: the lock, torn-tail recovery, appends, rolls and fsyncs.
+
+use super::segment::{self, seal, sync_dir};
+use super::{FsyncPolicy, Inner, lock, retention};
+use crate::bus::{BusError, Result};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub(crate) const LOCK_FILE: &str = "writer.lock";
+
+/// One partition of an open topic. The writer is opened (and the lock taken) on first append.
+pub(crate) struct Partition {
+    dir: PathBuf,
+    writer: Mutex<Option<Writer>>,
+}
+
+impl Partition {
+    pub fn new(dir: PathBuf) -> Self {
+        Partition { dir, writer: Mutex::new(None) }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends the frames of `buf` (encoded unsealed, frame `i` ending at `ends[i]`), sealing
+    /// them with their offsets, and makes them durable per the policy. On error nothing of the
+    /// batch stays in the partition (as far as the disk lets us cut it back).
+    pub fn append(&self, buf: &mut [u8], ends: &[usize], inner: &Inner) -> Result<()> {
+        let mut guard = lock(&self.writer);
+        if guard.is_none() {
+            *guard = Some(Writer::open(&self.dir)?);
+        }
+        let writer = guard.as_mut().expect("just opened");
+        let result = writer.append(buf, ends, inner);
+        if result.is_err() {
+            // Reopen (and re-scan the tail) on next use rather than trust in-memory positions.
+            *guard = None;
+        }
+        result
+    }
+
+    /// fsyncs the active segment if it was written to and not fsynced for `interval`.
+    pub fn sync_if_due(&self, interval: Duration) -> Result<()> {
+        let file = {
+            let mut guard = lock(&self.writer);
+            let Some(writer) = guard.as_mut() else { return Ok(()) };
+            if !writer.dirty || writer.last_sync.elapsed() < interval {
+                return Ok(());
+            }
+            writer.dirty = false;
+            writer.last_sync = Instant::now();
+            (writer.file.try_clone().map_err(BusError::io(writer.path()))?, writer.path())
+        };
+        // fsync outside the lock so that appends go on meanwhile.
+        file.0.sync_data().map_err(BusError::io(file.1))
+    }
+}
+
+/// The partition's one writer: holds `writer.lock` and the active segment open.
+struct Writer {
+    dir: PathBuf,
+    /// Held for the writer's life; dropping it releases the flock.
+    _lock: File,
+    file: File,
+    base: u64,
+    /// Bytes in the active segment.
+    size: u64,
+    /// The offset the next appended record gets.
+    next: u64,
+    dirty: bool,
+    last_sync: Instant,
+}
+
+impl Writer {
+    /// Takes the partition lock and recovers the active segment: cuts a torn tail.
+    fn open(dir: &Path) -> Result<Writer> {
+        let lock_path = dir.join(LOCK_FILE);
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(BusError::io(&lock_path))?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(BusError::Locked(dir.to_path_buf())),
+            Err(TryLockError::Error(source)) => return Err(BusError::Io { path: lock_path, source }),
+        }
+        let segments = segment::list(dir)?;
+        let (base, path) = match segments.last() {
+            Some(last) => (last.base, last.path.clone()),
+            None => {
+                let path = segment::path(dir, 0);
+                File::create(&path).map_err(BusError::io(&path))?;
+                sync_dir(dir)?;
+                (0, path)
+            }
+        };
+        let mut file = OpenOptions::new().read(true).write(true).open(&path).map_err(BusError::io(&path))?;
+        let scan = segment::scan_file(&mut file, &path, base)?;
+        if scan.file_bytes > scan.valid_bytes {
+            tracing::warn!(
+                file = %path.display(),
+                at = scan.valid_bytes,
+                cut = scan.file_bytes - scan.valid_bytes,
+                why = ?scan.stopped,
+                "cutting a torn tail off the log (an interrupted write)"
+            );
+            file.set_len(scan.valid_bytes).map_err(BusError::io(&path))?;
+            file.sync_data().map_err(BusError::io(&path))?;
+        }
+        file.seek(SeekFrom::Start(scan.valid_bytes)).map_err(BusError::io(&path))?;
+        Ok(Writer {
+            dir: dir.to_path_buf(),
+            _lock: lock_file,
+            file,
+            base,
+            size: scan.valid_bytes,
+            next: scan.end_offset(base),
+            dirty: false,
+            last_sync: Instant::now(),
+        })
+    }
+
+    fn path(&self) -> PathBuf {
+        segment::path(&self.dir, self.base)
+    }
+
+    fn append(&mut self, buf: &mut [u8], ends: &[usize], inner: &Inner) -> Result<()> {
+        let start = (self.base, self.size, self.next);
+        let mut created = Vec::new();
+        let result = self.write_frames(buf, ends, inner, &mut created);
+        if result.is_err() {
+            self.undo(start, &created);
+        }
+        result
+    }
+
+    fn write_frames(&mut self, buf: &mut [u8], ends: &[usize], inner: &Inner, created: &mut Vec<u64>) -> Result<()> {
+        let config = inner.config();
+        let mut run_start = 0;
+        let mut frame_start = 0;
+        for &end in ends {
+            let run = (frame_start - run_start) as u64;
+            let len = (end - frame_start) as u64;
+            if self.size + run > 0 && self.size + run + len > config.segment_bytes {
+                self.write(&buf[run_start..frame_start])?;
+                self.roll(inner)?;
+                created.push(self.base);
+                run_start = frame_start;
+            }
+            seal(&mut buf[frame_start..end], self.next);
+            self.next += 1;
+            frame_start = end;
+        }
+        self.write(&buf[run_start..frame_start])?;
+        let due = match config.fsync {
+            FsyncPolicy::Batch => true,
+            FsyncPolicy::Interval => self.last_sync.elapsed() >= config.fsync_interval,
+        };
+        if due && self.dirty {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.dirty = true;
+        self.file.write_all(bytes).map_err(BusError::io(self.path()))?;
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        self.file.sync_data().map_err(BusError::io(self.path()))?;
+        self.dirty = false;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    /// Closes the active segment (fsynced) and starts a new one at the next offset.
+    fn roll(&mut self, inner: &Inner) -> Result<()> {
+        self.sync()?;
+        let path = segment::path(&self.dir, self.next);
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::AlreadyExists {
+                BusError::Corrupt {
+                    path: path.clone(),
+                    position: 0,
+                    why: "a segment past the end of the partition exists; move it away".into(),
+                }
+            } else {
+                BusError::Io { path: path.clone(), source }
+            }
+        })?;
+        sync_dir(&self.dir)?;
+        self.file = file;
+        self.base = self.next;
+        self.size = 0;
+        if let Err(error) = retention::enforce_partition(&self.dir, inner.config(), inner.clock()) {
+            tracing::warn!(%error, dir = %self.dir.display(), "log retention failed; it runs again at the next roll");
+        }
+        Ok(())
+    }
+
+    /// Cuts the partition back to `start` after a failed append, best effort.
+    fn undo(&mut self, (base, size, _next): (u64, u64, u64), created: &[u64]) {
+        for &b in created {
+            let _ = std::fs::remove_file(segment::path(&self.dir, b));
+        }
+        let path = segment::path(&self.dir, base);
+        let cut = OpenOptions::new().write(true).open(&path).and_then(|f| {
+            f.set_len(size)?;
+            f.sync_data()
+        });
+        if let Err(error) = cut {
+            tracing::error!(%error, file = %path.display(), "could not cut a failed append back; the next writer re-scans it");
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.dirty {
+            let _ = self.file.sync_data();
+        }
+    }
+}
