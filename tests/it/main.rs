@@ -1,0 +1,8 @@
+//! The integration tests: one binary, one module per feature. They run the real `streamify`
+//! binary against temporary data dirs.
+
+mod cli;
+mod generate;
+mod harness;
+mod ingest;
+mod log_crash;
