@@ -67,8 +67,9 @@
 //! takes each touched partition in turn, assigns offsets, computes CRCs, and writes the batch
 //! with one `write_all` per segment touched. Then, per [`FsyncPolicy`]:
 //!
-//! - `batch`: the segment is fsynced before `flush` returns. Acknowledged records survive a
-//!   process crash and a power loss.
+//! - `batch`: every segment written is fsynced before `flush` returns (the partitions' fsyncs
+//!   run in parallel, after all the writes). Acknowledged records survive a process crash and a
+//!   power loss.
 //! - `interval`: `flush` fsyncs only when the partition's last fsync is older than
 //!   `fsync_interval`; a background thread fsyncs every partition written since, every
 //!   `fsync_interval`. Acknowledged records survive a process crash (they are in the kernel's
@@ -77,7 +78,8 @@
 //! A segment roll always fsyncs the closing segment and the directory, under both policies.
 //! If a write fails the partition is cut back to where the batch began and `flush` returns the
 //! error; partitions already written by that `flush` stay written and leave the buffer, so a
-//! retried `flush` writes each record once.
+//! retried `flush` writes each record once. If an fsync fails, `flush` returns the error and
+//! those records are not acknowledged, though they may persist (as after a crash).
 //!
 //! # Recovery after a torn write
 //!

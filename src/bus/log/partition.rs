@@ -27,9 +27,11 @@ impl Partition {
     }
 
     /// Appends the frames of `buf` (encoded unsealed, frame `i` ending at `ends[i]`), sealing
-    /// them with their offsets, and makes them durable per the policy. On error nothing of the
-    /// batch stays in the partition (as far as the disk lets us cut it back).
-    pub fn append(&self, buf: &mut [u8], ends: &[usize], inner: &Inner) -> Result<()> {
+    /// them with their offsets. On error nothing of the batch stays in the partition (as far as
+    /// the disk lets us cut it back). When the policy wants the batch durable now, returns the
+    /// fsync still to do: the caller runs it (outside the lock, in parallel with the other
+    /// partitions' fsyncs) before acknowledging.
+    pub fn append(&self, buf: &mut [u8], ends: &[usize], inner: &Inner) -> Result<Option<PendingSync>> {
         let mut guard = lock(&self.writer);
         if guard.is_none() {
             *guard = Some(Writer::open(&self.dir)?);
@@ -51,12 +53,22 @@ impl Partition {
             if !writer.dirty || writer.last_sync.elapsed() < interval {
                 return Ok(());
             }
-            writer.dirty = false;
-            writer.last_sync = Instant::now();
-            (writer.file.try_clone().map_err(BusError::io(writer.path()))?, writer.path())
+            writer.pending_sync()?
         };
         // fsync outside the lock so that appends go on meanwhile.
-        file.0.sync_data().map_err(BusError::io(file.1))
+        file.run()
+    }
+}
+
+/// An fsync of a segment that has been written to, run outside the partition lock.
+pub(crate) struct PendingSync {
+    file: File,
+    path: PathBuf,
+}
+
+impl PendingSync {
+    pub fn run(self) -> Result<()> {
+        self.file.sync_data().map_err(BusError::io(self.path))
     }
 }
 
@@ -130,7 +142,7 @@ impl Writer {
         segment::path(&self.dir, self.base)
     }
 
-    fn append(&mut self, buf: &mut [u8], ends: &[usize], inner: &Inner) -> Result<()> {
+    fn append(&mut self, buf: &mut [u8], ends: &[usize], inner: &Inner) -> Result<Option<PendingSync>> {
         let start = (self.base, self.size, self.next);
         let mut created = Vec::new();
         let result = self.write_frames(buf, ends, inner, &mut created);
@@ -140,7 +152,13 @@ impl Writer {
         result
     }
 
-    fn write_frames(&mut self, buf: &mut [u8], ends: &[usize], inner: &Inner, created: &mut Vec<u64>) -> Result<()> {
+    fn write_frames(
+        &mut self,
+        buf: &mut [u8],
+        ends: &[usize],
+        inner: &Inner,
+        created: &mut Vec<u64>,
+    ) -> Result<Option<PendingSync>> {
         let config = inner.config();
         let mut run_start = 0;
         let mut frame_start = 0;
@@ -162,10 +180,16 @@ impl Writer {
             FsyncPolicy::Batch => true,
             FsyncPolicy::Interval => self.last_sync.elapsed() >= config.fsync_interval,
         };
-        if due && self.dirty {
-            self.sync()?;
-        }
-        Ok(())
+        if due && self.dirty { Ok(Some(self.pending_sync()?)) } else { Ok(None) }
+    }
+
+    /// Hands out the fsync of the active segment; the writer counts as synced from now on.
+    fn pending_sync(&mut self) -> Result<PendingSync> {
+        let path = self.path();
+        let file = self.file.try_clone().map_err(BusError::io(&path))?;
+        self.dirty = false;
+        self.last_sync = Instant::now();
+        Ok(PendingSync { file, path })
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
