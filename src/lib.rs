@@ -23,4 +23,5 @@ pub mod config;
 pub mod generate;
 pub mod ingest;
 pub mod model;
+pub mod stream;
 pub mod telemetry;

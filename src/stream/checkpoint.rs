@@ -1,0 +1,250 @@
+//! Checkpoints: what the processor needs to resume exactly where an epoch ended.
+//!
+//! # What is promised
+//!
+//! - A checkpoint is written **atomically**: a reader finds either the whole of epoch N's
+//!   checkpoint or none of it. It is written to `<epoch>.ckpt.tmp`, fsynced, renamed to
+//!   `<epoch>.ckpt` and the directory fsynced; a leftover `.tmp` (a crash mid-write) is ignored
+//!   and removed by the next write.
+//! - A checkpoint holds one epoch's **source offsets** (the next offset to read, per topic
+//!   partition), the **operator state** and watermarks as of that point, and the **staged sink
+//!   writes** of the epoch (see [`crate::sink`]): files already written but not yet committed.
+//!   Offsets, state and staged writes describe the same cut of the input, which is what makes
+//!   replay after a crash produce every output exactly once.
+//! - [`CheckpointStore::latest`] returns the newest readable checkpoint. A damaged file (bad
+//!   magic, length or CRC) is never used silently: it is an error naming the file, since it means
+//!   the disk lost fsynced data.
+//! - The newest [`KEEP`] checkpoints are kept, older ones are deleted after each write.
+//!
+//! # File format
+//!
+//! ```text
+//! byte  size  field
+//!  0     8    magic    "SFCKPT01"
+//!  8     8    len      payload length (little-endian)
+//! 16     4    crc      CRC32C of the payload
+//! 20   len    payload  MessagePack (named fields) of [`Checkpoint`]
+//! ```
+
+use crate::model::Timestamp;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"SFCKPT01";
+const SUFFIX: &str = ".ckpt";
+/// How many checkpoints stay on disk.
+pub const KEEP: usize = 3;
+
+/// What can go wrong reading or writing checkpoints.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error(
+        "checkpoint {path} is damaged ({why}); the disk lost fsynced data. Move the file away to resume from \
+         the previous checkpoint (outputs stay exactly-once), or remove the checkpoints directory to start over"
+    )]
+    Damaged { path: PathBuf, why: String },
+    #[error("checkpoint {path} cannot be encoded: {why}")]
+    Encode { path: PathBuf, why: String },
+}
+
+impl CheckpointError {
+    /// Whether trying again can help (a full or busy disk), as opposed to damage.
+    pub fn retryable(&self) -> bool {
+        matches!(self, CheckpointError::Io { .. })
+    }
+}
+
+pub type Result<T, E = CheckpointError> = std::result::Result<T, E>;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
+    move |source| CheckpointError::Io { path: path.to_path_buf(), source }
+}
+
+/// One epoch's cut of the input, with the state and staged sink writes that go with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint<S> {
+    /// Epochs count from 1; epoch N covers the input between checkpoints N-1 and N.
+    pub epoch: u64,
+    /// Next offset to read, per topic, by partition.
+    pub offsets: BTreeMap<String, Vec<u64>>,
+    /// Operator state and watermarks.
+    pub state: S,
+    /// Staged writes per sink table (opaque to the checkpoint; see [`crate::sink`]).
+    pub staged: BTreeMap<String, String>,
+    /// Wall-clock time of writing, for people reading `status` output; never used for logic.
+    pub written_at: Timestamp,
+}
+
+/// The checkpoints directory of one processor application.
+pub struct CheckpointStore {
+    dir: PathBuf,
+}
+
+impl CheckpointStore {
+    /// Opens (creating) the directory.
+    pub fn open(dir: &Path) -> Result<CheckpointStore> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        Ok(CheckpointStore { dir: dir.to_path_buf() })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, epoch: u64) -> PathBuf {
+        self.dir.join(format!("{epoch:020}{SUFFIX}"))
+    }
+
+    /// Epochs on disk, oldest first.
+    pub fn epochs(&self) -> Result<Vec<u64>> {
+        let mut epochs = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {
+            let entry = entry.map_err(io(&self.dir))?;
+            let name = entry.file_name();
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(SUFFIX)) else { continue };
+            if stem.len() == 20
+                && let Ok(epoch) = stem.parse::<u64>()
+            {
+                epochs.push(epoch);
+            }
+        }
+        epochs.sort_unstable();
+        Ok(epochs)
+    }
+
+    /// The newest checkpoint, if any.
+    pub fn latest<S: DeserializeOwned>(&self) -> Result<Option<Checkpoint<S>>> {
+        match self.epochs()?.last() {
+            Some(&epoch) => self.read(epoch).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads one epoch's checkpoint.
+    pub fn read<S: DeserializeOwned>(&self, epoch: u64) -> Result<Checkpoint<S>> {
+        let path = self.path(epoch);
+        let mut bytes = Vec::new();
+        File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io(&path))?;
+        let damaged = |why: String| CheckpointError::Damaged { path: path.clone(), why };
+        if bytes.len() < 20 || &bytes[..8] != MAGIC {
+            return Err(damaged("not a streamify checkpoint (bad magic)".into()));
+        }
+        let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+        let crc = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
+        let payload = &bytes[20..];
+        if payload.len() as u64 != len {
+            return Err(damaged(format!("payload is {} bytes, header says {len}", payload.len())));
+        }
+        if crc32c::crc32c(payload) != crc {
+            return Err(damaged("CRC mismatch".into()));
+        }
+        let checkpoint: Checkpoint<S> =
+            rmp_serde::from_slice(payload).map_err(|e| damaged(format!("cannot decode: {e}")))?;
+        if checkpoint.epoch != epoch {
+            return Err(damaged(format!("holds epoch {} under the name of epoch {epoch}", checkpoint.epoch)));
+        }
+        Ok(checkpoint)
+    }
+
+    /// Writes a checkpoint atomically and durably, then deletes all but the newest [`KEEP`].
+    pub fn write<S: Serialize>(&self, checkpoint: &Checkpoint<S>) -> Result<()> {
+        let path = self.path(checkpoint.epoch);
+        let payload = rmp_serde::to_vec_named(checkpoint)
+            .map_err(|e| CheckpointError::Encode { path: path.clone(), why: e.to_string() })?;
+        let tmp = path.with_extension("ckpt.tmp");
+        let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(io(&tmp))?;
+        let mut header = [0u8; 20];
+        header[..8].copy_from_slice(MAGIC);
+        header[8..16].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+        header[16..20].copy_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+        file.write_all(&header).and_then(|()| file.write_all(&payload)).map_err(io(&tmp))?;
+        file.sync_data().map_err(io(&tmp))?;
+        drop(file);
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        sync_dir(&self.dir)?;
+        self.prune()
+    }
+
+    fn prune(&self) -> Result<()> {
+        let epochs = self.epochs()?;
+        for &epoch in epochs.iter().rev().skip(KEEP) {
+            let path = self.path(epoch);
+            std::fs::remove_file(&path).or_else(ignore_missing).map_err(io(&path))?;
+        }
+        for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))?.flatten() {
+            if entry.file_name().to_str().is_some_and(|n| n.ends_with(".ckpt.tmp")) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn ignore_missing(e: std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint(epoch: u64) -> Checkpoint<Vec<(String, f64)>> {
+        Checkpoint {
+            epoch,
+            offsets: BTreeMap::from([("transactions".to_string(), vec![epoch * 10, epoch * 20])]),
+            state: vec![("customer-1".to_string(), 12.5)],
+            staged: BTreeMap::from([("silver/transactions".to_string(), "{\"files\":[]}".to_string())]),
+            written_at: Timestamp::from_micros(1_700_000_000_000_000),
+        }
+    }
+
+    #[test]
+    fn write_then_read_the_latest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        assert_eq!(store.latest::<Vec<(String, f64)>>().unwrap(), None);
+        for epoch in 1..=5 {
+            store.write(&checkpoint(epoch)).unwrap();
+        }
+        assert_eq!(store.latest().unwrap(), Some(checkpoint(5)));
+        assert_eq!(store.epochs().unwrap(), vec![3, 4, 5], "only the newest {KEEP} stay");
+    }
+
+    #[test]
+    fn a_leftover_tmp_file_is_ignored_and_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        store.write(&checkpoint(1)).unwrap();
+        std::fs::write(dir.path().join(format!("{:020}.ckpt.tmp", 2)), b"SFCKPT01 torn").unwrap();
+        assert_eq!(store.latest().unwrap(), Some(checkpoint(1)));
+        store.write(&checkpoint(2)).unwrap();
+        assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().path().to_string_lossy().ends_with("tmp")));
+    }
+
+    #[test]
+    fn damage_is_reported_with_the_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        store.write(&checkpoint(7)).unwrap();
+        let path = store.path(7);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        let error = store.latest::<Vec<(String, f64)>>().unwrap_err();
+        assert!(matches!(error, CheckpointError::Damaged { .. }));
+        assert!(error.to_string().contains("00000000000000000007.ckpt"), "{error}");
+        std::fs::write(&path, b"junk").unwrap();
+        assert!(store.latest::<Vec<(String, f64)>>().unwrap_err().to_string().contains("bad magic"));
+    }
+}

@@ -1,0 +1,72 @@
+//! The operator lifecycle: what the runtime calls on every stage of the processor, and when.
+//!
+//! The runtime ([`super::runtime`]) drives operators through one fixed sequence:
+//!
+//! 1. `start` once, with the state the operator saved in the last checkpoint (or none);
+//! 2. `batch` for every batch of input (its typed `batch` method; the input type differs per
+//!    operator, so it is not part of this trait);
+//! 3. `watermark` whenever the event-time watermark advances, after the batch that advanced it;
+//! 4. `tick` about once a second of processing time, for work driven by the wall clock (nothing
+//!    that changes outputs: outputs depend on event time only, so a replay reproduces them);
+//! 5. `checkpoint` at the end of an epoch: the operator returns its whole state as bytes;
+//! 6. `commit` once the epoch's checkpoint is durable and its sink writes are committed;
+//! 7. `close` on a clean stop, after a final watermark and checkpoint.
+//!
+//! Hooks default to doing nothing, so an operator implements only what it needs. Operators never
+//! do I/O: what they produce goes into [`Outputs`], which the runtime hands to the sinks.
+
+use crate::model::Timestamp;
+
+/// An error from an operator: its state could not be saved or restored.
+#[derive(Debug, thiserror::Error)]
+#[error("operator {operator}: {message}")]
+pub struct OperatorError {
+    pub operator: &'static str,
+    pub message: String,
+}
+
+impl OperatorError {
+    pub fn new(operator: &'static str, message: impl ToString) -> Self {
+        OperatorError { operator, message: message.to_string() }
+    }
+}
+
+/// The lifecycle hooks every operator has.
+pub trait Operator {
+    /// A short stable name, also the key of the operator's state in checkpoints.
+    fn name(&self) -> &'static str;
+
+    /// Restores state saved by [`Operator::checkpoint`] (`None` on a first start).
+    fn start(&mut self, _restored: Option<&[u8]>) -> Result<(), OperatorError> {
+        Ok(())
+    }
+
+    /// The event-time watermark moved to `watermark`: close what it closes.
+    fn watermark(&mut self, _watermark: Timestamp, _out: &mut super::Outputs) {}
+
+    /// About once a second of processing time.
+    fn tick(&mut self, _now: Timestamp) {}
+
+    /// The operator's whole state, to be stored in the epoch's checkpoint.
+    fn checkpoint(&mut self) -> Result<Vec<u8>, OperatorError> {
+        Ok(Vec::new())
+    }
+
+    /// Epoch `epoch` is durable everywhere.
+    fn commit(&mut self, _epoch: u64) {}
+
+    /// A clean stop.
+    fn close(&mut self, _out: &mut super::Outputs) {}
+}
+
+/// Serialises operator state (MessagePack with field names, so state survives adding fields).
+pub fn save<T: serde::Serialize>(operator: &'static str, state: &T) -> Result<Vec<u8>, OperatorError> {
+    rmp_serde::to_vec_named(state).map_err(|e| OperatorError::new(operator, format!("cannot save state: {e}")))
+}
+
+/// Restores state written by [`save`].
+pub fn load<T: serde::de::DeserializeOwned>(operator: &'static str, bytes: &[u8]) -> Result<T, OperatorError> {
+    rmp_serde::from_slice(bytes).map_err(|e| {
+        OperatorError::new(operator, format!("cannot restore state from the checkpoint ({e}); was it written by another version?"))
+    })
+}

@@ -1,0 +1,162 @@
+//! `decode`: bus records to validated events, and the bronze rows that keep them as received.
+//!
+//! A record that does not decode (bad JSON, a missing or invalid field, a future timestamp) is
+//! not an error of the pipeline: it becomes a dead letter, to the `dead-letter` topic and the
+//! `bronze/dead_letter` table, with the reason code, the source partition and offset, and the raw
+//! bytes (e-mail addresses scrubbed). Processing goes on with the next record.
+
+use crate::model::{
+    ClickEvent, DeadLetter, Event, EventKind, Timestamp, Transaction, Validator, Vocabulary, decode_json, topic,
+};
+use crate::stream::operator::Operator;
+use crate::stream::outputs::{BronzeClick, BronzeTransaction, DeadLetterRow, Outputs, event_date};
+use crate::stream::source::Input;
+
+pub struct Decode {
+    validator: Validator,
+}
+
+impl Decode {
+    pub fn new(validator: Validator) -> Self {
+        Decode { validator }
+    }
+
+    /// Decodes one record read from `kind`'s topic; a refused record is written to `out` as a
+    /// dead letter and `None` returned.
+    pub fn decode(&self, kind: EventKind, input: &Input, ingest_time: Timestamp, out: &mut Outputs) -> Option<Event> {
+        match decode_json(kind, &input.value, &self.validator) {
+            Ok(event) => {
+                match &event {
+                    Event::Transaction(t) => out.bronze_transactions.push(bronze_transaction(t, input, ingest_time)),
+                    Event::Click(c) => out.bronze_clickstream.push(bronze_click(c, input, ingest_time)),
+                }
+                Some(event)
+            }
+            Err(error) => {
+                let source = format!("{}/{}", kind.topic(), input.partition);
+                let letter = DeadLetter::new("process", kind, source, &error, &input.value, self.validator.pseudonymizer())
+                    .at_offset(input.offset);
+                let mut value = Vec::with_capacity(input.value.len() + 256);
+                if serde_json::to_writer(&mut value, &letter).is_ok() {
+                    let key = format!("{}/{}/{}", kind.topic(), input.partition, input.offset).into_bytes();
+                    out.messages.push((topic::DEAD_LETTER, key, value));
+                }
+                out.dead_letters.push(DeadLetterRow {
+                    source_topic: kind.topic().to_string(),
+                    source_partition: input.partition,
+                    source_offset: input.offset,
+                    stage: letter.stage,
+                    kind: letter.kind,
+                    reason: letter.reason,
+                    message: letter.message,
+                    raw: letter.raw,
+                    raw_hex: letter.raw_hex,
+                    ingest_time,
+                    event_date: event_date(ingest_time),
+                });
+                None
+            }
+        }
+    }
+}
+
+impl Operator for Decode {
+    fn name(&self) -> &'static str {
+        "decode"
+    }
+}
+
+fn bronze_transaction(t: &Transaction, input: &Input, ingest_time: Timestamp) -> BronzeTransaction {
+    BronzeTransaction {
+        source_partition: input.partition,
+        source_offset: input.offset,
+        ingest_time,
+        transaction_id: t.transaction_id.clone(),
+        user_id: t.user_id.to_string(),
+        amount: t.amount,
+        merchant: t.merchant.clone(),
+        timestamp: t.timestamp,
+        is_fraud: t.is_fraud,
+        payment_method: t.payment_method.as_str(),
+        location: t.location.clone(),
+        device_id: t.device_id.clone(),
+        product_id: t.product_id.clone(),
+        category: t.category.clone(),
+        quantity: t.quantity,
+        currency: t.currency.clone(),
+        channel: t.channel.map(|c| c.as_str()),
+        ip_address: t.ip_address.map(|ip| ip.to_string()),
+        session_id: t.session_id.clone(),
+        customer_email: t.customer_email.clone(),
+        injected_scenario: t.injected_scenario.map(|s| s.as_str()),
+        event_date: event_date(t.timestamp),
+    }
+}
+
+fn bronze_click(c: &ClickEvent, input: &Input, ingest_time: Timestamp) -> BronzeClick {
+    BronzeClick {
+        source_partition: input.partition,
+        source_offset: input.offset,
+        ingest_time,
+        event_id: c.event_id.clone(),
+        user_id: c.user_id.to_string(),
+        session_id: c.session_id.clone(),
+        event_type: c.event_type.as_str(),
+        event_timestamp: c.event_timestamp,
+        product_id: c.product_id.clone(),
+        category: c.category.clone(),
+        price: c.price,
+        quantity: c.quantity,
+        page_url: c.page_url.clone(),
+        user_agent: c.user_agent.clone(),
+        ip_address: c.ip_address.map(|ip| ip.to_string()),
+        event_date: event_date(c.event_timestamp),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FixedClock, Pseudonymizer};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    fn decoder() -> Decode {
+        let clock = Arc::new(FixedClock(Timestamp::parse("2025-06-01T00:00:00Z").unwrap()));
+        Decode::new(Validator::new(clock, std::time::Duration::from_secs(300), Pseudonymizer::new(b"k", 1)))
+    }
+
+    fn input(value: &[u8], offset: u64) -> Input {
+        Input { input: 0, topic: 0, partition: 2, offset, value: value.to_vec(), read_at: Instant::now() }
+    }
+
+    #[test]
+    fn a_valid_transaction_gives_an_event_and_a_bronze_row() {
+        let line = br#"{"transaction_id":"t1","user_id":7,"amount":12.5,"merchant":"M","timestamp":"2025-01-03T10:00:00Z","payment_method":"crypto","location":"Paris, France","device_id":"d1"}"#;
+        let mut out = Outputs::default();
+        let now = Timestamp::parse("2025-01-03T10:00:01Z").unwrap();
+        let event = decoder().decode(EventKind::Transaction, &input(line, 41), now, &mut out).unwrap();
+        assert_eq!(event.kind(), EventKind::Transaction);
+        let row = &out.bronze_transactions[0];
+        assert_eq!((row.source_partition, row.source_offset, row.user_id.as_str()), (2, 41, "7"));
+        assert_eq!((row.payment_method, row.event_date.as_str(), row.currency.as_str()), ("crypto", "2025-01-03", "USD"));
+        assert!(out.dead_letters.is_empty() && out.messages.is_empty());
+    }
+
+    #[test]
+    fn a_bad_record_becomes_a_dead_letter_with_reason_and_offset() {
+        let line = br#"{"transaction_id":"t1","user_id":7,"amount":-3,"merchant":"M","timestamp":"2025-01-03T10:00:00Z","payment_method":"card","location":"Paris, France","device_id":"d1","customer_email":"a@b.com"}"#;
+        let mut out = Outputs::default();
+        let now = Timestamp::parse("2025-01-03T10:00:01Z").unwrap();
+        assert!(decoder().decode(EventKind::Transaction, &input(line, 9), now, &mut out).is_none());
+        let row = &out.dead_letters[0];
+        assert_eq!((row.source_topic.as_str(), row.source_partition, row.source_offset), ("transactions", 2, 9));
+        assert_eq!(row.stage, "process");
+        assert!(!row.reason.is_empty() && row.message.contains("amount"), "{row:?}");
+        assert!(!row.raw.as_deref().unwrap().contains("a@b.com"), "e-mail addresses are scrubbed");
+        let (topic, key, value) = &out.messages[0];
+        assert_eq!((*topic, key.as_slice()), (topic::DEAD_LETTER, b"transactions/2/9".as_slice()));
+        let letter: DeadLetter = serde_json::from_slice(value).unwrap();
+        assert_eq!(letter.offset, Some(9));
+    }
+}

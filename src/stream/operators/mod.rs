@@ -1,0 +1,3 @@
+//! The processor's operators, in the order records flow through them.
+
+pub mod decode;
