@@ -14,8 +14,8 @@
 //! ```
 //!
 //! Modules follow the flow: [`model`] (the events), [`generate`] and [`ingest`] (sources),
-//! [`bus`] (the durable log between stages). [`cli`] is the only place that assembles a whole
-//! pipeline.
+//! [`bus`] (the durable log between stages), [`stream`] (event time, watermarks and windows for
+//! the stream processor). [`cli`] is the only place that assembles a whole pipeline.
 
 pub mod bus;
 pub mod cli;
@@ -23,4 +23,5 @@ pub mod config;
 pub mod generate;
 pub mod ingest;
 pub mod model;
+pub mod stream;
 pub mod telemetry;
