@@ -15,8 +15,10 @@
 //!
 //! Modules follow the flow: [`model`] (the events), [`generate`] and [`ingest`] (sources),
 //! [`bus`] (the durable log between stages), [`stream`] (event time, watermarks and windows for
-//! the stream processor). [`cli`] is the only place that assembles a whole pipeline.
+//! the stream processor), [`analytics`] (the pure KPI, session and funnel maths). [`cli`] is the
+//! only place that assembles a whole pipeline.
 
+pub mod analytics;
 pub mod bus;
 pub mod cli;
 pub mod config;
