@@ -14,9 +14,11 @@
 //! ```
 //!
 //! Modules follow the flow: [`model`] (the events), [`generate`] and [`ingest`] (sources),
-//! [`bus`] (the durable log between stages). [`cli`] is the only place that assembles a whole
-//! pipeline.
+//! [`bus`] (the durable log between stages), [`stream`] (event time, watermarks and windows for
+//! the stream processor), [`analytics`] (the pure KPI, session and funnel maths). [`cli`] is the
+//! only place that assembles a whole pipeline.
 
+pub mod analytics;
 pub mod bus;
 pub mod cli;
 pub mod config;

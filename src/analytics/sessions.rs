@@ -1,0 +1,332 @@
+//! Shopping sessions and the conversion funnel, in event time.
+//!
+//! # Sessions
+//!
+//! The [`Sessionizer`] groups click events by their `session_id` into sessions: a session is a
+//! maximal run of one `session_id`'s events in which consecutive event times are less than `gap`
+//! (default 30 minutes) apart. A pause of `gap` or more splits a `session_id` into several
+//! sessions; each is identified by `(session_id, start)` in its [`SessionSummary`]. (Not by a
+//! sequence number: that would need a counter per `session_id` that outlives its sessions, and
+//! state would grow with every id ever seen.)
+//!
+//! Events may arrive out of order. An event within `gap` of an open session joins it (extending
+//! its start or end); one within `gap` of two open sessions of the same id joins them into one.
+//! A session is complete when the watermark reaches `last event + gap`: [`Sessionizer::close_idle`]
+//! then returns its summary, once, and drops its state.
+//!
+//! An event older than the watermark may join open sessions, but neither start a session nor
+//! move an open session's start back: either might join it to a session already returned. Such
+//! an event is [`Observed::TooLate`] and goes back to the caller (for the late-events table),
+//! never silently dropped.
+//!
+//! # Invariants
+//!
+//! - **S-1 gap rule**: sessions of one `session_id` are at least `gap` apart; with every event on
+//!   time (no watermark until the end) the result equals sorting each id's events and splitting
+//!   at pauses of `gap` or more, whatever the arrival order.
+//! - **S-2 once**: each session is returned by `close_idle` exactly once, when the watermark
+//!   reaches its last event + `gap`; every accepted event is counted in exactly one session.
+//! - **S-3 deterministic**: `close_idle` returns sessions by (end, session_id, start); a restored
+//!   sessionizer behaves as the uninterrupted one.
+//! - **S-4 no NaN**: revenue is summed in micro-units, rates are 0 over nothing.
+
+use super::{from_micros, ratio, to_micros};
+use crate::model::{ClickType, Timestamp};
+use crate::stream::time::duration_micros;
+use crate::stream::window::Accumulator;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Session settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// A pause this long (in event time) ends a session.
+    #[serde(with = "crate::config::duration")]
+    pub gap: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig { gap: Duration::from_secs(30 * 60) }
+    }
+}
+
+/// Why sessionizing cannot start.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("session setting `gap` must be greater than 0")]
+    ZeroGap,
+}
+
+/// One click event, as sessions see it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Click<'a> {
+    pub session_id: &'a str,
+    /// Hash of the user id.
+    pub user: u64,
+    pub kind: ClickType,
+    pub ts: Timestamp,
+    pub price: Option<f64>,
+    pub quantity: Option<u32>,
+}
+
+/// What [`Sessionizer::observe`] did with an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "too-late events must go to the late-events table"]
+pub enum Observed {
+    /// It started a new session.
+    Opened,
+    /// It joined (or joined up) open sessions.
+    Joined,
+    /// Behind the watermark and not inside (or just after) an open session: not counted.
+    TooLate,
+}
+
+/// A finished session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    pub session_id: String,
+    /// The user of the session's earliest event.
+    pub user: u64,
+    pub start: Timestamp,
+    /// The last event's time (the session was closed `gap` later).
+    pub end: Timestamp,
+    pub duration_secs: f64,
+    pub events: u64,
+    pub page_views: u64,
+    pub cart_adds: u64,
+    pub cart_removes: u64,
+    pub wishlist_adds: u64,
+    pub purchases: u64,
+    /// Sum of price × quantity (quantity 1 when absent) over purchase events.
+    pub revenue: f64,
+    /// Whether the session purchased anything.
+    pub converted: bool,
+}
+
+/// An open session. Times in microseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Session {
+    /// Unique among all sessions this sessionizer opened.
+    id: u64,
+    user: u64,
+    start: i64,
+    last: i64,
+    events: u64,
+    page_views: u64,
+    cart_adds: u64,
+    cart_removes: u64,
+    wishlist_adds: u64,
+    purchases: u64,
+    revenue_micros: i64,
+}
+
+impl Session {
+    fn add(&mut self, c: &Click<'_>) {
+        let ts = c.ts.micros();
+        if ts < self.start {
+            self.start = ts;
+            self.user = c.user;
+        }
+        self.last = self.last.max(ts);
+        self.events += 1;
+        match c.kind {
+            ClickType::PageView => self.page_views += 1,
+            ClickType::AddToCart => self.cart_adds += 1,
+            ClickType::RemoveFromCart => self.cart_removes += 1,
+            ClickType::WishlistAdd => self.wishlist_adds += 1,
+            ClickType::Purchase => {
+                self.purchases += 1;
+                let value = c.price.unwrap_or(0.0) * f64::from(c.quantity.unwrap_or(1));
+                self.revenue_micros = self.revenue_micros.saturating_add(to_micros(value));
+            }
+        }
+    }
+
+    /// Takes in `other`, a session of the same id less than `gap` away.
+    fn absorb(&mut self, other: Session) {
+        if other.start < self.start {
+            self.start = other.start;
+            self.user = other.user;
+        }
+        self.last = self.last.max(other.last);
+        self.events += other.events;
+        self.page_views += other.page_views;
+        self.cart_adds += other.cart_adds;
+        self.cart_removes += other.cart_removes;
+        self.wishlist_adds += other.wishlist_adds;
+        self.purchases += other.purchases;
+        self.revenue_micros = self.revenue_micros.saturating_add(other.revenue_micros);
+    }
+
+    fn summary(&self, session_id: String) -> SessionSummary {
+        SessionSummary {
+            session_id,
+            user: self.user,
+            start: Timestamp::from_micros(self.start),
+            end: Timestamp::from_micros(self.last),
+            duration_secs: self.last.saturating_sub(self.start) as f64 / 1e6,
+            events: self.events,
+            page_views: self.page_views,
+            cart_adds: self.cart_adds,
+            cart_removes: self.cart_removes,
+            wishlist_adds: self.wishlist_adds,
+            purchases: self.purchases,
+            revenue: from_micros(self.revenue_micros),
+            converted: self.purchases > 0,
+        }
+    }
+}
+
+/// Open sessions, closed by the watermark. Serialize it into the checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sessionizer {
+    gap: i64,
+    watermark: Option<i64>,
+    next_id: u64,
+    /// Each session id's open sessions, disjoint, by ascending start.
+    open: BTreeMap<String, Vec<Session>>,
+    /// (a lower bound of last + gap, session id, id) per open session; refreshed lazily when
+    /// popped, so that an event does not touch it.
+    expiry: BTreeSet<(i64, String, u64)>,
+}
+
+impl Sessionizer {
+    pub fn new(config: &SessionConfig) -> Result<Self, SessionError> {
+        if config.gap.is_zero() {
+            return Err(SessionError::ZeroGap);
+        }
+        let gap = duration_micros(config.gap);
+        Ok(Sessionizer { gap, watermark: None, next_id: 0, open: BTreeMap::new(), expiry: BTreeSet::new() })
+    }
+
+    /// Open sessions.
+    pub fn len(&self) -> usize {
+        self.open.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// Counts `click` in its session, under `watermark` (or a higher one given before).
+    pub fn observe(&mut self, click: &Click<'_>, watermark: Option<Timestamp>) -> Observed {
+        self.watermark = self.watermark.max(watermark.map(Timestamp::micros));
+        let (ts, gap) = (click.ts.micros(), self.gap);
+        let behind = self.watermark.is_some_and(|w| ts < w);
+        let fits = |s: &Session| ts < s.last.saturating_add(gap) && ts > s.start.saturating_sub(gap);
+        if let Some(sessions) = self.open.get_mut(click.session_id)
+            && let Some(first) = sessions.iter().position(fits)
+        {
+            if behind && ts < sessions[first].start {
+                // Moving a start back behind the watermark could bridge to a session already
+                // returned (one after an open session cannot be: it would still be open).
+                return Observed::TooLate;
+            }
+            // Sessions are disjoint and sorted, so the ones ts fits are consecutive.
+            let more = sessions[first + 1..].iter().take_while(|s| fits(s)).count();
+            let joined: Vec<Session> = sessions.drain(first + 1..first + 1 + more).collect();
+            let target = &mut sessions[first];
+            target.add(click);
+            for s in joined {
+                target.absorb(s); // their expiry entries go stale and are skipped
+            }
+            return Observed::Joined;
+        }
+        if behind {
+            return Observed::TooLate;
+        }
+        let mut session = Session { id: self.next_id, user: click.user, start: ts, last: ts, ..Session::default() };
+        self.next_id += 1;
+        session.add(click);
+        self.expiry.insert((ts.saturating_add(gap), click.session_id.to_owned(), session.id));
+        let sessions = self.open.entry(click.session_id.to_owned()).or_default();
+        let at = sessions.partition_point(|s| s.start < ts);
+        sessions.insert(at, session);
+        Observed::Opened
+    }
+
+    /// Returns the sessions complete under `watermark` (last event + gap <= watermark), by
+    /// (end, session_id, start), and drops them (S-2, S-3).
+    pub fn close_idle(&mut self, watermark: Timestamp) -> Vec<SessionSummary> {
+        let wm = watermark.micros().max(self.watermark.unwrap_or(i64::MIN));
+        self.watermark = Some(wm);
+        let mut out = Vec::new();
+        while self.expiry.first().is_some_and(|(due, _, _)| *due <= wm) {
+            let Some((_, session_id, id)) = self.expiry.pop_first() else { break };
+            let Some(sessions) = self.open.get_mut(&session_id) else { continue };
+            let Some(i) = sessions.iter().position(|s| s.id == id) else { continue }; // absorbed
+            let due = sessions[i].last.saturating_add(self.gap);
+            if due > wm {
+                self.expiry.insert((due, session_id, id));
+                continue;
+            }
+            let session = sessions.remove(i);
+            if sessions.is_empty() {
+                self.open.remove(&session_id);
+            }
+            out.push(session.summary(session_id));
+        }
+        out.sort_by(|a, b| (a.end, &a.session_id, a.start).cmp(&(b.end, &b.session_id, b.start)));
+        out
+    }
+}
+
+/// The funnel of one window (and key, e.g. a product category): views, cart adds, purchases.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Funnel {
+    views: u64,
+    cart_adds: u64,
+    purchases: u64,
+}
+
+/// A finished funnel. Rates are 0 when their denominator is, and may exceed 1 (a window can see
+/// a purchase whose cart add fell in the previous window).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FunnelOutput {
+    pub views: u64,
+    pub cart_adds: u64,
+    pub purchases: u64,
+    pub view_to_cart: f64,
+    pub cart_to_purchase: f64,
+    /// Purchases per view.
+    pub conversion: f64,
+}
+
+impl Funnel {
+    pub fn merge(&mut self, other: &Funnel) {
+        self.views += other.views;
+        self.cart_adds += other.cart_adds;
+        self.purchases += other.purchases;
+    }
+}
+
+impl Accumulator for Funnel {
+    type Input = ClickType;
+    type Output = FunnelOutput;
+
+    fn add(&mut self, kind: &ClickType) {
+        match kind {
+            ClickType::PageView => self.views += 1,
+            ClickType::AddToCart => self.cart_adds += 1,
+            ClickType::Purchase => self.purchases += 1,
+            ClickType::RemoveFromCart | ClickType::WishlistAdd => {}
+        }
+    }
+
+    fn finish(&self) -> FunnelOutput {
+        FunnelOutput {
+            views: self.views,
+            cart_adds: self.cart_adds,
+            purchases: self.purchases,
+            view_to_cart: ratio(self.cart_adds, self.views),
+            cart_to_purchase: ratio(self.purchases, self.cart_adds),
+            conversion: ratio(self.purchases, self.views),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
