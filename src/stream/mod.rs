@@ -17,9 +17,11 @@
 //! atomically, and [`runtime`] drives it all.
 
 pub mod checkpoint;
+pub mod committer;
 pub mod operator;
 pub mod operators;
 pub mod outputs;
+pub mod runtime;
 pub mod source;
 pub mod time;
 pub mod window;

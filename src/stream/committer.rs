@@ -1,0 +1,143 @@
+//! The committer: the processor's one I/O thread, which lands outputs and closes epochs.
+//!
+//! # The epoch protocol (the effectively-once guarantee)
+//!
+//! The processing thread sends the committer, in order, batches of [`Outputs`] and, at the end
+//! of each epoch N, an epoch marker carrying the source offsets and operator state of the cut.
+//! For each marker the committer:
+//!
+//! 1. **stages** every table's rows of the epoch ([`Tables::stage`]: data files written, not
+//!    committed, invisible to readers);
+//! 2. writes **checkpoint N** atomically: offsets + state + the staged files
+//!    ([`super::checkpoint`]);
+//! 3. **commits** each table's staged files with the application transaction (app id, N),
+//!    skipped for a table whose recorded version for the app id is already >= N;
+//! 4. flushes the bus producer (alerts, analytics, dead letters of the epoch) and reports the
+//!    epoch done, so the processing thread publishes the offsets for lag.
+//!
+//! After a crash the processor loads the newest checkpoint N and runs step 3 for it again
+//! (idempotent), then reads on from N's offsets with N's state. Every row of an epoch thus lands
+//! in each table exactly once: before step 2 nothing of the epoch is visible and the epoch is
+//! recomputed from checkpoint N-1; after step 2 the epoch's rows are fixed in the checkpoint and
+//! only committed, at most once per table. Bus outputs are at-least-once (records of an epoch cut
+//! short by a crash are sent again on replay) and carry deterministic keys (alert id, window,
+//! source offset) so readers can drop repeats.
+
+use super::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+use super::outputs::Outputs;
+use super::source::Offsets;
+use crate::bus::{BusError, Producer};
+use crate::model::Clock;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender};
+
+/// Staged writes per table, as the checkpoint stores them.
+pub type Staged = BTreeMap<String, String>;
+
+/// An error of a sink table (the lake, or a test double).
+#[derive(Debug, thiserror::Error)]
+#[error("table {table}: {message}")]
+pub struct TableError {
+    pub table: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// The tables of the processor: buffered writes, staged per epoch, committed idempotently.
+pub trait Tables: Send {
+    /// Buffers the rows of `outputs` for the current epoch.
+    fn write(&mut self, outputs: &Outputs) -> Result<(), TableError>;
+    /// Writes the buffered rows as uncommitted files; an empty map when there were none.
+    fn stage(&mut self) -> Result<Staged, TableError>;
+    /// Commits `staged` as epoch `epoch` of application `app_id`, once per table.
+    fn commit(&mut self, app_id: &str, epoch: u64, staged: &Staged) -> Result<(), TableError>;
+}
+
+/// What the committer failed at; the processor stops (and resumes from its checkpoint).
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("writing the lake: {0}")]
+    Table(#[from] TableError),
+    #[error("writing the checkpoint: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    #[error("writing to the bus: {0}")]
+    Bus(#[from] BusError),
+}
+
+impl CommitError {
+    pub fn retryable(&self) -> bool {
+        match self {
+            CommitError::Table(e) => e.retryable,
+            CommitError::Checkpoint(e) => e.retryable(),
+            CommitError::Bus(e) => e.retryable(),
+        }
+    }
+}
+
+/// A message from the processing thread.
+pub enum ToCommitter<S> {
+    Rows(Outputs),
+    Epoch { epoch: u64, offsets: Offsets, state: S },
+}
+
+/// A message back: an epoch is durable, or the committer failed.
+pub enum FromCommitter {
+    Done { epoch: u64, offsets: Offsets, rows: u64, staged_tables: usize },
+    Failed(CommitError),
+}
+
+pub struct Committer {
+    pub app_id: String,
+    pub tables: Box<dyn Tables>,
+    pub store: CheckpointStore,
+    pub producer: Box<dyn Producer>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Committer {
+    /// Runs until the processing thread hangs up; reports every epoch (or the first failure).
+    pub fn run<S: serde::Serialize>(mut self, rx: Receiver<ToCommitter<S>>, done: SyncSender<FromCommitter>) {
+        let mut rows = 0u64;
+        for message in rx {
+            let result = match message {
+                ToCommitter::Rows(outputs) => {
+                    rows += outputs.rows() as u64;
+                    self.rows(&outputs)
+                }
+                ToCommitter::Epoch { epoch, offsets, state } => {
+                    self.epoch(epoch, &offsets, state).map(|staged_tables| {
+                        let _ = done.send(FromCommitter::Done {
+                            epoch,
+                            offsets,
+                            rows: std::mem::take(&mut rows),
+                            staged_tables,
+                        });
+                    })
+                }
+            };
+            if let Err(error) = result {
+                let _ = done.send(FromCommitter::Failed(error));
+                return;
+            }
+        }
+    }
+
+    fn rows(&mut self, outputs: &Outputs) -> Result<(), CommitError> {
+        for (topic, key, value) in &outputs.messages {
+            self.producer.send(topic, key, value)?;
+        }
+        self.tables.write(outputs)?;
+        Ok(())
+    }
+
+    fn epoch<S: serde::Serialize>(&mut self, epoch: u64, offsets: &Offsets, state: S) -> Result<usize, CommitError> {
+        let staged = self.tables.stage()?;
+        let checkpoint =
+            Checkpoint { epoch, offsets: offsets.clone(), state, staged, written_at: self.clock.now() };
+        self.store.write(&checkpoint)?;
+        self.tables.commit(&self.app_id, epoch, &checkpoint.staged)?;
+        self.producer.flush()?;
+        Ok(checkpoint.staged.len())
+    }
+}

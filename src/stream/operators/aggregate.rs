@@ -1,0 +1,271 @@
+//! `aggregate`: the transaction KPI windows, in event time.
+//!
+//! | gold table | window | key |
+//! | --- | --- | --- |
+//! | `kpi_1m` | 1-minute tumbling | platform |
+//! | `kpi_1m_sliding` | 1 minute, sliding every 10 seconds | platform |
+//! | `platform_1h` | 1-hour tumbling (the hourly summary) | platform |
+//! | `merchant_15m` | 15 minutes, sliding every 5 minutes | merchant |
+//! | `customer_1h` | 1-hour tumbling | customer |
+//! | `country_30m` | 30-minute tumbling | country |
+//! | `merchant_payment_country_10m` | 10-minute tumbling | merchant x payment method x country |
+//!
+//! Each window's final result is emitted once, when the watermark passes its end plus the
+//! allowed lateness (see [`crate::stream::window`]): to the gold table and, as JSON, to the
+//! `analytics` topic. An event too late for a window it belongs to goes to the `late_events`
+//! table, once per table it missed, and is counted; it is never dropped silently. Open windows
+//! are readable for the live dashboard with [`Aggregate::live`].
+
+use crate::analytics::kpi::{Kpi, KpiInput, KpiOutput};
+use crate::model::{Timestamp, Transaction, topic};
+use crate::stream::operator::{Operator, OperatorError, load, save};
+use crate::stream::outputs::{LateEventRow, Outputs, WindowRow, event_date};
+use crate::stream::window::{Added, Closed, WindowError, WindowSpec, WindowStore};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// One scored transaction, as the windows need it.
+pub struct Scored<'a> {
+    pub tx: &'a Transaction,
+    pub user_id: &'a str,
+    pub country: &'a str,
+    pub kpi: KpiInput,
+    pub source_partition: u32,
+    pub source_offset: u64,
+}
+
+type Merchant = String;
+/// (merchant, payment method, country).
+type MerchantPaymentCountry = (String, String, String);
+
+/// Every window family's state: what the checkpoint stores.
+#[derive(Clone, Serialize, Deserialize)]
+struct Stores {
+    kpi_1m: WindowStore<(), Kpi>,
+    kpi_1m_sliding: WindowStore<(), Kpi>,
+    platform_1h: WindowStore<(), Kpi>,
+    merchant_15m: WindowStore<Merchant, Kpi>,
+    customer_1h: WindowStore<String, Kpi>,
+    country_30m: WindowStore<String, Kpi>,
+    merchant_payment_country_10m: WindowStore<MerchantPaymentCountry, Kpi>,
+}
+
+pub struct Aggregate {
+    stores: Stores,
+    late_events: u64,
+}
+
+const MINUTE: u64 = 60;
+
+fn mins(n: u64) -> Duration {
+    Duration::from_secs(n * MINUTE)
+}
+
+impl Aggregate {
+    pub fn new(allowed_lateness: Duration) -> Result<Self, WindowError> {
+        let store = |spec: WindowSpec| WindowStore::new(spec, allowed_lateness);
+        Ok(Aggregate {
+            stores: Stores {
+                kpi_1m: store(WindowSpec::tumbling(mins(1))?)?,
+                kpi_1m_sliding: store(WindowSpec::sliding(mins(1), Duration::from_secs(10))?)?,
+                platform_1h: store(WindowSpec::tumbling(mins(60))?)?,
+                merchant_15m: store(WindowSpec::sliding(mins(15), mins(5))?)?,
+                customer_1h: store(WindowSpec::tumbling(mins(60))?)?,
+                country_30m: store(WindowSpec::tumbling(mins(30))?)?,
+                merchant_payment_country_10m: store(WindowSpec::tumbling(mins(10))?)?,
+            },
+            late_events: 0,
+        })
+    }
+
+    /// The gold tables this operator writes.
+    pub const TABLES: [&'static str; 7] = [
+        "kpi_1m",
+        "kpi_1m_sliding",
+        "platform_1h",
+        "merchant_15m",
+        "customer_1h",
+        "country_30m",
+        "merchant_payment_country_10m",
+    ];
+
+    /// Events (per table) that came too late for a window, since start.
+    pub fn late_events(&self) -> u64 {
+        self.late_events
+    }
+
+    /// Open windows across all tables.
+    pub fn open_windows(&self) -> usize {
+        let s = &self.stores;
+        s.kpi_1m.len()
+            + s.kpi_1m_sliding.len()
+            + s.platform_1h.len()
+            + s.merchant_15m.len()
+            + s.customer_1h.len()
+            + s.country_30m.len()
+            + s.merchant_payment_country_10m.len()
+    }
+
+    /// Counts one scored transaction in every window family.
+    pub fn add(&mut self, e: &Scored<'_>, watermark: Option<Timestamp>, out: &mut Outputs) {
+        let ts = e.tx.timestamp;
+        let s = &mut self.stores;
+        let added = [
+            ("kpi_1m", s.kpi_1m.add(&(), ts, &e.kpi, watermark)),
+            ("kpi_1m_sliding", s.kpi_1m_sliding.add(&(), ts, &e.kpi, watermark)),
+            ("platform_1h", s.platform_1h.add(&(), ts, &e.kpi, watermark)),
+            ("merchant_15m", s.merchant_15m.add(e.tx.merchant.as_str(), ts, &e.kpi, watermark)),
+            ("customer_1h", s.customer_1h.add(e.user_id, ts, &e.kpi, watermark)),
+            ("country_30m", s.country_30m.add(e.country, ts, &e.kpi, watermark)),
+            (
+                "merchant_payment_country_10m",
+                s.merchant_payment_country_10m.add(
+                    &(e.tx.merchant.clone(), e.tx.payment_method.to_string(), e.country.to_string()),
+                    ts,
+                    &e.kpi,
+                    watermark,
+                ),
+            ),
+        ];
+        for (table, added) in added {
+            if added.is_late_event() {
+                self.late(table, e, &added, watermark, out);
+            }
+        }
+    }
+
+    fn late(&mut self, table: &str, e: &Scored<'_>, added: &Added, watermark: Option<Timestamp>, out: &mut Outputs) {
+        self.late_events += 1;
+        let ts = e.tx.timestamp;
+        let (start, end) = match added.too_late.first() {
+            Some(w) => (w.start, w.end),
+            None => (ts, ts),
+        };
+        out.late_events.push(LateEventRow {
+            window_table: table.to_string(),
+            event_id: e.tx.transaction_id.clone(),
+            event_time: ts,
+            window_start: start,
+            window_end: end,
+            watermark: watermark.unwrap_or(ts),
+            source_partition: e.source_partition,
+            source_offset: e.source_offset,
+            event_date: event_date(ts),
+        });
+    }
+
+    /// Open windows of one table with their live (partial) values, for the dashboard.
+    pub fn live(&self, table: &str) -> Vec<WindowRow> {
+        let s = &self.stores;
+        match table {
+            "kpi_1m" => partial(&s.kpi_1m, |()| Keys::default()),
+            "kpi_1m_sliding" => partial(&s.kpi_1m_sliding, |()| Keys::default()),
+            "platform_1h" => partial(&s.platform_1h, |()| Keys::default()),
+            "merchant_15m" => partial(&s.merchant_15m, |m| Keys { merchant: Some(m.clone()), ..Keys::default() }),
+            "customer_1h" => partial(&s.customer_1h, |u| Keys { user_id: Some(u.clone()), ..Keys::default() }),
+            "country_30m" => partial(&s.country_30m, |c| Keys { country: Some(c.clone()), ..Keys::default() }),
+            "merchant_payment_country_10m" => partial(&s.merchant_payment_country_10m, |(m, p, c)| Keys {
+                merchant: Some(m.clone()),
+                payment_method: Some(p.clone()),
+                country: Some(c.clone()),
+                user_id: None,
+            }),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn partial<K>(store: &WindowStore<K, Kpi>, keys: impl Fn(&K) -> Keys) -> Vec<WindowRow>
+where
+    K: Ord + Clone + Serialize + serde::de::DeserializeOwned,
+{
+    use crate::stream::window::Accumulator as _;
+    store.partial().map(|(k, window, acc)| row(keys(k), Closed { key: (), window, output: acc.finish() })).collect()
+}
+
+/// The key columns of a window row.
+#[derive(Default)]
+struct Keys {
+    merchant: Option<String>,
+    user_id: Option<String>,
+    country: Option<String>,
+    payment_method: Option<String>,
+}
+
+fn row(keys: Keys, closed: Closed<(), KpiOutput>) -> WindowRow {
+    let o = closed.output;
+    WindowRow {
+        window_start: closed.window.start,
+        window_end: closed.window.end,
+        merchant: keys.merchant,
+        user_id: keys.user_id,
+        country: keys.country,
+        payment_method: keys.payment_method,
+        tx_count: o.transactions,
+        revenue: o.revenue,
+        avg_amount: o.avg_amount,
+        alert_count: o.alerts,
+        alert_rate: o.alert_rate,
+        known_fraud_count: o.known_fraud,
+        known_fraud_rate: o.known_fraud_rate,
+        high_value_count: o.high_value,
+        high_value_rate: o.high_value_rate,
+        distinct_customers: o.distinct_customers,
+        distinct_devices: o.distinct_devices,
+        distinct_merchants: o.distinct_merchants,
+        payment_mix: serde_json::to_string(&o.payment_mix).unwrap_or_default(),
+        event_date: event_date(closed.window.start),
+    }
+}
+
+/// Moves closed windows of one store into `out` as rows of `table` (and `analytics` messages).
+fn emit<K>(table: &'static str, closed: Vec<Closed<K, KpiOutput>>, keys: impl Fn(K) -> Keys, out: &mut Outputs) {
+    for c in closed {
+        let r = row(keys(c.key), Closed { key: (), window: c.window, output: c.output });
+        let mut value = Vec::with_capacity(512);
+        value.extend_from_slice(b"{\"table\":\"");
+        value.extend_from_slice(table.as_bytes());
+        value.extend_from_slice(b"\",\"window\":");
+        if serde_json::to_writer(&mut value, &r).is_ok() {
+            value.push(b'}');
+            let key = format!("{table}/{}", r.window_start.micros()).into_bytes();
+            out.messages.push((topic::ANALYTICS, key, value));
+        }
+        out.windows.push((table, r));
+    }
+}
+
+impl Operator for Aggregate {
+    fn name(&self) -> &'static str {
+        "aggregate"
+    }
+
+    fn start(&mut self, restored: Option<&[u8]>) -> Result<(), OperatorError> {
+        if let Some(bytes) = restored {
+            let (stores, late_events) = load(self.name(), bytes)?;
+            self.stores = stores;
+            self.late_events = late_events;
+        }
+        Ok(())
+    }
+
+    fn watermark(&mut self, wm: Timestamp, out: &mut Outputs) {
+        let s = &mut self.stores;
+        emit("kpi_1m", s.kpi_1m.advance(wm), |()| Keys::default(), out);
+        emit("kpi_1m_sliding", s.kpi_1m_sliding.advance(wm), |()| Keys::default(), out);
+        emit("platform_1h", s.platform_1h.advance(wm), |()| Keys::default(), out);
+        emit("merchant_15m", s.merchant_15m.advance(wm), |m| Keys { merchant: Some(m), ..Keys::default() }, out);
+        emit("customer_1h", s.customer_1h.advance(wm), |u| Keys { user_id: Some(u), ..Keys::default() }, out);
+        emit("country_30m", s.country_30m.advance(wm), |c| Keys { country: Some(c), ..Keys::default() }, out);
+        emit(
+            "merchant_payment_country_10m",
+            s.merchant_payment_country_10m.advance(wm),
+            |(m, p, c)| Keys { merchant: Some(m), payment_method: Some(p), country: Some(c), user_id: None },
+            out,
+        );
+    }
+
+    fn checkpoint(&mut self) -> Result<Vec<u8>, OperatorError> {
+        save(self.name(), &(&self.stores, self.late_events))
+    }
+}

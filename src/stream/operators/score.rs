@@ -1,0 +1,205 @@
+//! `score`: enrich each transaction (silver), score it for fraud, raise alerts.
+//!
+//! Customer state (baseline, velocity, devices, last place) lives in one
+//! [`FraudState`] per `transactions` partition. Records of one customer share a partition, so
+//! each state sees its customers' events in log order, whatever order the runtime interleaves
+//! partitions in: a replay after a crash computes the same features and scores. (The
+//! device-shared-by-many-customers count is therefore per partition.)
+//!
+//! The rules in effect are part of the state: a reloaded rules file takes effect at the next
+//! epoch, and is what a replay of that epoch uses. Alerts (score level at or above
+//! `fraud.alert_level`) go to `gold/fraud_alerts` and to the `fraud-alerts` topic keyed by
+//! customer, with a deterministic alert id.
+
+use crate::analytics::kpi::KpiInput;
+use crate::fraud::{self, FraudConfig, FraudState, Score};
+use crate::model::{Transaction, Vocabulary, topic};
+use crate::stream::operator::{Operator, OperatorError, load, save};
+use crate::stream::outputs::{AlertRow, Outputs, ReasonRow, SilverTransaction, event_date};
+use std::sync::Arc;
+
+pub struct ScoreOp {
+    config: Arc<FraudConfig>,
+    rules_version: String,
+    /// A reloaded configuration, applied at the next epoch.
+    pending: Option<Arc<FraudConfig>>,
+    states: Vec<FraudState>,
+    alerts: u64,
+    watermark: Option<crate::model::Timestamp>,
+}
+
+/// What the windows need of a scored transaction.
+pub struct ScoredInfo {
+    pub user_id: String,
+    pub country: String,
+    pub kpi: KpiInput,
+    pub alert: bool,
+}
+
+impl ScoreOp {
+    pub fn new(config: FraudConfig, partitions: u32) -> Self {
+        let rules_version = config.version();
+        ScoreOp {
+            config: Arc::new(config),
+            rules_version,
+            pending: None,
+            states: (0..partitions.max(1)).map(|_| FraudState::new()).collect(),
+            alerts: 0,
+            watermark: None,
+        }
+    }
+
+    /// Alerts raised since start.
+    pub fn alerts(&self) -> u64 {
+        self.alerts
+    }
+
+    /// Customers with state, over all partitions.
+    pub fn customers(&self) -> usize {
+        self.states.iter().map(FraudState::len).sum()
+    }
+
+    pub fn rules_version(&self) -> &str {
+        &self.rules_version
+    }
+
+    /// Uses `config` from the next epoch on.
+    pub fn reload(&mut self, config: FraudConfig) {
+        self.pending = Some(Arc::new(config));
+    }
+
+    /// Enriches and scores one transaction read from `partition` at `offset`.
+    pub fn score(&mut self, tx: &Transaction, partition: u32, offset: u64, out: &mut Outputs) -> ScoredInfo {
+        let cfg = &*self.config;
+        let i = (partition as usize).min(self.states.len() - 1);
+        let e = self.states[i].observe(tx, cfg);
+        let Score { score, level, reasons } = fraud::score(tx, &e, None, cfg);
+        let alert = fraud::is_alert(level, cfg);
+        let reason_rows: Vec<ReasonRow> =
+            reasons.iter().map(|r| ReasonRow { code: r.code.as_str().to_string(), points: r.points }).collect();
+        let user_id = tx.user_id.to_string();
+        let date = event_date(tx.timestamp);
+        if alert {
+            self.alerts += 1;
+            let row = AlertRow {
+                alert_id: fraud::alert_id(&tx.transaction_id, &self.rules_version, None),
+                transaction_id: tx.transaction_id.clone(),
+                user_id: user_id.clone(),
+                timestamp: tx.timestamp,
+                amount: tx.amount,
+                merchant: tx.merchant.clone(),
+                country: e.country.to_string(),
+                payment_method: tx.payment_method.as_str(),
+                risk_score: score,
+                risk_level: level.as_str(),
+                reasons: reason_rows.clone(),
+                rules_version: self.rules_version.clone(),
+                model_version: None,
+                event_date: date.clone(),
+            };
+            if let Ok(value) = serde_json::to_vec(&row) {
+                out.messages.push((topic::FRAUD_ALERTS, user_id.clone().into_bytes(), value));
+            }
+            out.alerts.push(row);
+        }
+        out.silver_transactions.push(SilverTransaction {
+            source_partition: partition,
+            source_offset: offset,
+            transaction_id: tx.transaction_id.clone(),
+            user_id: user_id.clone(),
+            amount: tx.amount,
+            merchant: tx.merchant.clone(),
+            timestamp: tx.timestamp,
+            is_fraud: tx.is_fraud,
+            payment_method: tx.payment_method.as_str(),
+            location: tx.location.clone(),
+            city: e.city.to_string(),
+            country: e.country.to_string(),
+            device_id: tx.device_id.clone(),
+            product_id: tx.product_id.clone(),
+            category: tx.category.clone(),
+            quantity: tx.quantity,
+            currency: tx.currency.clone(),
+            channel: tx.channel.map(|c| c.as_str()),
+            hour: e.hour,
+            day_of_week: e.day_of_week,
+            is_weekend: e.is_weekend,
+            amount_band: e.amount_band.as_str(),
+            is_high_value: e.is_high_value,
+            customer_tx_count: e.baseline.count,
+            customer_avg_amount: e.baseline.mean,
+            customer_std_amount: e.baseline.std,
+            amount_zscore: e.amount_zscore,
+            is_new_device: e.is_new_device,
+            device_customers: e.device_customer_count,
+            distance_km: e.distance_km,
+            speed_kmh: e.speed_kmh,
+            velocity_30m: e.velocity_count,
+            risk_score: score,
+            risk_level: level.as_str(),
+            reasons: reason_rows,
+            is_alert: alert,
+            injected_scenario: tx.injected_scenario.map(|s| s.as_str()),
+            event_date: date,
+        });
+        let kpi = KpiInput {
+            amount: tx.amount,
+            customer: super::hash(user_id.as_bytes()),
+            device: super::hash(tx.device_id.as_bytes()),
+            merchant: super::hash(tx.merchant.as_bytes()),
+            payment_method: tx.payment_method,
+            known_fraud: tx.is_fraud == Some(true),
+            alert,
+            high_value: e.is_high_value,
+        };
+        ScoredInfo { user_id, country: e.country.to_string(), kpi, alert }
+    }
+}
+
+impl Operator for ScoreOp {
+    fn name(&self) -> &'static str {
+        "score"
+    }
+
+    fn start(&mut self, restored: Option<&[u8]>) -> Result<(), OperatorError> {
+        if let Some(bytes) = restored {
+            let (config, states, alerts): (FraudConfig, Vec<FraudState>, u64) = load(self.name(), bytes)?;
+            if states.len() != self.states.len() {
+                return Err(OperatorError::new(
+                    "score",
+                    format!(
+                        "the checkpoint has state for {} transactions partitions, the log has {}; \
+                         partitions cannot change under a running processor",
+                        states.len(),
+                        self.states.len()
+                    ),
+                ));
+            }
+            self.rules_version = config.version();
+            self.config = Arc::new(config);
+            self.states = states;
+            self.alerts = alerts;
+        }
+        Ok(())
+    }
+
+    fn watermark(&mut self, wm: crate::model::Timestamp, _out: &mut Outputs) {
+        self.watermark = Some(wm);
+    }
+
+    fn checkpoint(&mut self) -> Result<Vec<u8>, OperatorError> {
+        // Expiry (a scan of all customers, so once an epoch) only forgets customers idle past the
+        // expiry, whom `observe` would reset anyway: when it runs changes no output.
+        if let Some(wm) = self.watermark {
+            let cfg = &*self.config;
+            for state in &mut self.states {
+                let _ = state.expire(wm, cfg);
+            }
+        }
+        if let Some(config) = self.pending.take() {
+            self.rules_version = config.version();
+            self.config = config;
+        }
+        save(self.name(), &(&*self.config, &self.states, self.alerts))
+    }
+}

@@ -1,0 +1,150 @@
+//! `sessions`: clickstream sessions and the 10-minute funnel per category, in event time.
+//!
+//! A session closes after 30 minutes (configurable) without events, once the watermark says no
+//! earlier event can still come ([`crate::analytics::sessions`]); it goes to `gold/sessions`. The
+//! funnel (views -> cart adds -> purchases, with conversion rates) is a 10-minute tumbling window
+//! per product category, to `gold/funnel_10m`. Clicks too late for either go to `late_events`.
+
+use crate::analytics::sessions::{Click, Funnel, FunnelOutput, Observed, SessionConfig, SessionError, Sessionizer};
+use crate::model::{ClickEvent, Timestamp};
+use crate::stream::operator::{Operator, OperatorError, load, save};
+use crate::stream::outputs::{FunnelRow, LateEventRow, Outputs, SessionRow, event_date};
+use crate::stream::window::{WindowError, WindowSpec, WindowStore};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Category of clicks without one.
+const NO_CATEGORY: &str = "(none)";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionsError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Window(#[from] WindowError),
+}
+
+pub struct Sessions {
+    sessionizer: Sessionizer,
+    funnel: WindowStore<String, Funnel>,
+    /// User ids by their hash, for session rows (the sessionizer keeps hashes only), with the
+    /// time of the user's last click (microseconds) so that the map can be pruned.
+    users: HashMap<u64, (String, i64)>,
+    gap: i64,
+    watermark: Option<Timestamp>,
+}
+
+impl Sessions {
+    pub fn new(config: &SessionConfig, allowed_lateness: Duration) -> Result<Self, SessionsError> {
+        Ok(Sessions {
+            sessionizer: Sessionizer::new(config)?,
+            funnel: WindowStore::new(WindowSpec::tumbling(Duration::from_secs(600))?, allowed_lateness)?,
+            users: HashMap::new(),
+            gap: crate::stream::time::duration_micros(config.gap),
+            watermark: None,
+        })
+    }
+
+    /// Open sessions.
+    pub fn open_sessions(&self) -> usize {
+        self.sessionizer.len()
+    }
+
+    pub fn add(&mut self, c: &ClickEvent, partition: u32, offset: u64, wm: Option<Timestamp>, out: &mut Outputs) {
+        let user_id = c.user_id.to_string();
+        let user = super::hash(user_id.as_bytes());
+        let ts = c.event_timestamp.micros();
+        let entry = self.users.entry(user).or_insert((user_id, ts));
+        entry.1 = entry.1.max(ts);
+        let click = Click {
+            session_id: &c.session_id,
+            user,
+            kind: c.event_type,
+            ts: c.event_timestamp,
+            price: c.price,
+            quantity: c.quantity,
+        };
+        let late = |table: &str, start: Timestamp, end: Timestamp| LateEventRow {
+            window_table: table.to_string(),
+            event_id: c.event_id.clone(),
+            event_time: c.event_timestamp,
+            window_start: start,
+            window_end: end,
+            watermark: wm.unwrap_or(c.event_timestamp),
+            source_partition: partition,
+            source_offset: offset,
+            event_date: event_date(c.event_timestamp),
+        };
+        if self.sessionizer.observe(&click, wm) == Observed::TooLate {
+            out.late_events.push(late("sessions", c.event_timestamp, c.event_timestamp));
+        }
+        let category = c.category.as_deref().unwrap_or(NO_CATEGORY);
+        let added = self.funnel.add(category, c.event_timestamp, &c.event_type, wm);
+        if added.is_late_event() {
+            let (start, end) = added.too_late.first().map_or((c.event_timestamp, c.event_timestamp), |w| (w.start, w.end));
+            out.late_events.push(late("funnel_10m", start, end));
+        }
+    }
+}
+
+impl Operator for Sessions {
+    fn name(&self) -> &'static str {
+        "sessions"
+    }
+
+    fn start(&mut self, restored: Option<&[u8]>) -> Result<(), OperatorError> {
+        if let Some(bytes) = restored {
+            (self.sessionizer, self.funnel, self.users, self.watermark) = load(self.name(), bytes)?;
+        }
+        Ok(())
+    }
+
+    fn watermark(&mut self, wm: Timestamp, out: &mut Outputs) {
+        for s in self.sessionizer.close_idle(wm) {
+            let user_id = self.users.get(&s.user).map(|(id, _)| id.clone()).unwrap_or_default();
+            out.sessions.push(SessionRow {
+                session_id: s.session_id,
+                user_id,
+                session_start: s.start,
+                session_end: s.end,
+                duration_secs: s.duration_secs,
+                events: s.events as u32,
+                page_views: s.page_views as u32,
+                cart_adds: s.cart_adds as u32,
+                cart_removes: s.cart_removes as u32,
+                wishlist_adds: s.wishlist_adds as u32,
+                purchases: s.purchases as u32,
+                revenue: s.revenue,
+                converted: s.converted,
+                event_date: event_date(s.start),
+            });
+        }
+        for closed in self.funnel.advance(wm) {
+            let FunnelOutput { views, cart_adds, purchases, view_to_cart, cart_to_purchase, conversion } =
+                closed.output;
+            out.funnels.push(FunnelRow {
+                window_start: closed.window.start,
+                window_end: closed.window.end,
+                category: closed.key,
+                views,
+                cart_adds,
+                purchases,
+                view_to_cart_rate: view_to_cart,
+                cart_to_purchase_rate: cart_to_purchase,
+                conversion_rate: conversion,
+                event_date: event_date(closed.window.start),
+            });
+        }
+        self.watermark = Some(wm);
+    }
+
+    fn checkpoint(&mut self) -> Result<Vec<u8>, OperatorError> {
+        // Forget users whose sessions all closed long ago: their sessions' rows are out, and an
+        // open session's last click is younger than the gap.
+        if let Some(wm) = self.watermark {
+            let horizon = wm.micros().saturating_sub(self.gap.saturating_mul(4));
+            self.users.retain(|_, (_, last)| *last >= horizon);
+        }
+        save(self.name(), &(&self.sessionizer, &self.funnel, &self.users, self.watermark))
+    }
+}

@@ -1,0 +1,452 @@
+//! The runtime: reads the bus, drives the operators, cuts epochs, and hands outputs to the
+//! [committer](super::committer), which lands them effectively once.
+//!
+//! One processing thread does all the computing (decode, score, aggregate, sessions) and never
+//! waits on a disk; the committer thread does all the writing. Per loop the processing thread
+//! polls a batch, runs it through the operators under the watermark as of the batch start,
+//! advances the watermark, lets the operators close what it closes, and sends the outputs on.
+//! Every `checkpoint_interval` it ends the epoch: operator state and source positions go to the
+//! committer behind the epoch's outputs.
+//!
+//! On start it restores the newest checkpoint (re-committing its staged writes, which is a no-op
+//! for tables that have them) and reads on from its offsets; see the committer for why that gives
+//! each output exactly once. With `until_caught_up`, when a poll finds nothing new, the end of
+//! the log is taken as the end of the stream: the watermark moves past every window and session
+//! that holds data (the newest event time plus the longest window and the allowed lateness), all
+//! of them are emitted, and a last epoch is committed. Events arriving later for those windows
+//! count as late.
+
+use super::checkpoint::CheckpointStore;
+use super::committer::{CommitError, Committer, FromCommitter, Tables, ToCommitter};
+use super::operator::{Operator, OperatorError};
+use super::operators::aggregate::{Aggregate, Scored};
+use super::operators::decode::Decode;
+use super::operators::score::ScoreOp;
+use super::operators::sessions::Sessions;
+use super::outputs::Outputs;
+use super::source::{Input, Source};
+use super::time::{WatermarkConfig, Watermarks, duration_micros};
+use crate::analytics::sessions::SessionConfig;
+use crate::bus::{BusError, Consumer, Producer};
+use crate::fraud::FraudConfig;
+use crate::model::{Clock, Event, EventKind, Timestamp, Validator, topic};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
+use std::time::{Duration, Instant};
+
+/// `[stream]` settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Names the processor: its checkpoints directory, its consumer group, and the application
+    /// id of its Delta commits. Two processors with one id must not run at once.
+    pub app_id: String,
+    /// How often an epoch ends: outputs committed, checkpoint written.
+    #[serde(with = "crate::config::duration")]
+    pub checkpoint_interval: Duration,
+    /// Records per poll of the bus.
+    pub poll_records: usize,
+    /// A clickstream session closes after this long without events.
+    #[serde(with = "crate::config::duration")]
+    pub session_gap: Duration,
+    pub watermark: WatermarkConfig,
+}
+
+impl Default for StreamConfig {
+    /// The values of `config/default.toml`.
+    fn default() -> Self {
+        StreamConfig {
+            app_id: "processor".into(),
+            checkpoint_interval: Duration::from_secs(5),
+            poll_records: 4096,
+            session_gap: Duration::from_secs(30 * 60),
+            watermark: WatermarkConfig::default(),
+        }
+    }
+}
+
+impl StreamConfig {
+    pub fn check(&self, problems: &mut Vec<String>) {
+        let app_ok = !self.app_id.is_empty()
+            && self.app_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !app_ok {
+            problems.push(format!("stream.app_id = {:?}: use lowercase letters, digits, `-` and `_`", self.app_id));
+        }
+        if self.checkpoint_interval < Duration::from_millis(100) {
+            problems.push("stream.checkpoint_interval: use at least \"100ms\"".into());
+        }
+        if self.poll_records == 0 || self.poll_records > 1_000_000 {
+            problems.push(format!("stream.poll_records = {}: use 1 to 1000000", self.poll_records));
+        }
+        if self.session_gap.is_zero() {
+            problems.push("stream.session_gap = \"0s\": use a positive duration such as \"30m\"".into());
+        }
+        if let Err(e) = self.watermark.validate() {
+            problems.push(format!("stream.watermark: {e}"));
+        }
+    }
+}
+
+/// What can stop the processor.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("reading the bus: {0}")]
+    Bus(#[from] BusError),
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+    #[error("restoring the checkpoint: {0}")]
+    Checkpoint(#[from] super::checkpoint::CheckpointError),
+    #[error(transparent)]
+    Operator(#[from] OperatorError),
+    #[error("invalid stream settings: {0}")]
+    Config(String),
+    #[error("the committer thread stopped unexpectedly")]
+    CommitterGone,
+}
+
+/// Everything the processor saves per epoch besides offsets.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ProcessorState {
+    pub watermarks: Option<Watermarks>,
+    /// Operator name -> its saved state.
+    #[serde(with = "bytes_map")]
+    pub operators: BTreeMap<String, Vec<u8>>,
+    /// Newest event time seen (microseconds).
+    pub max_event_time: Option<i64>,
+    pub counters: Counters,
+}
+
+mod bytes_map {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<String, Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        let m: BTreeMap<&str, serde_bytes::Bytes<'_>> =
+            map.iter().map(|(k, v)| (k.as_str(), serde_bytes::Bytes::new(v))).collect();
+        m.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<u8>>, D::Error> {
+        let m: BTreeMap<String, serde_bytes::ByteBuf> = BTreeMap::deserialize(d)?;
+        Ok(m.into_iter().map(|(k, v)| (k, v.into_vec())).collect())
+    }
+}
+
+/// Running totals, kept in checkpoints so they survive restarts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    pub transactions: u64,
+    pub clicks: u64,
+    pub dead_letters: u64,
+    pub alerts: u64,
+    pub late_events: u64,
+    pub windows_closed: u64,
+}
+
+/// A snapshot for status lines and the dashboard.
+#[derive(Clone, Debug, Default)]
+pub struct Status {
+    pub counters: Counters,
+    pub epoch: u64,
+    pub committed_epoch: u64,
+    pub watermark: Option<Timestamp>,
+    pub customers: usize,
+    pub open_windows: usize,
+    pub open_sessions: usize,
+    /// Microseconds from reading a transaction off the log to its fraud decision.
+    pub latency_us: Vec<u64>,
+}
+
+/// How a run goes.
+pub struct RunOptions {
+    /// Stop once the log is drained (end of stream), instead of waiting for more.
+    pub until_caught_up: bool,
+    /// Set to stop cleanly (final checkpoint) as soon as possible.
+    pub stop: Arc<AtomicBool>,
+    /// Called after each committed epoch and about once a second.
+    pub on_status: Box<dyn FnMut(&Status) + Send>,
+}
+
+/// The processor, restored and ready to run.
+pub struct Processor {
+    config: StreamConfig,
+    clock: Arc<dyn Clock>,
+    source: Source,
+    decode: Decode,
+    score: ScoreOp,
+    aggregate: Aggregate,
+    sessions: Sessions,
+    state: ProcessorState,
+    watermarks: Watermarks,
+    epoch: u64,
+    committer: Option<Committer>,
+}
+
+/// What the processor is built from.
+pub struct Parts {
+    pub config: StreamConfig,
+    pub fraud: FraudConfig,
+    pub validator: Validator,
+    pub clock: Arc<dyn Clock>,
+    pub consumer: Box<dyn Consumer>,
+    pub producer: Box<dyn Producer>,
+    pub tables: Box<dyn Tables>,
+    /// `<data-dir>/checkpoints/<app_id>`.
+    pub checkpoints: std::path::PathBuf,
+    /// Partitions of the `transactions` topic (one fraud state each).
+    pub transaction_partitions: u32,
+}
+
+const TOPICS: [&str; 2] = [topic::TRANSACTIONS, topic::CLICKSTREAM];
+
+impl Processor {
+    /// Builds the operators and restores the newest checkpoint, if any.
+    pub fn open(parts: Parts) -> Result<Processor, ProcessError> {
+        let Parts { config, fraud, validator, clock, consumer, producer, mut tables, checkpoints, .. } = parts;
+        let mut problems = Vec::new();
+        config.check(&mut problems);
+        if !problems.is_empty() {
+            return Err(ProcessError::Config(problems.join("; ")));
+        }
+        let store = CheckpointStore::open(&checkpoints)?;
+        let latest = store.latest::<ProcessorState>()?;
+        if let Some(ck) = &latest {
+            // Step 3 of the epoch protocol again: idempotent.
+            tables.commit(&config.app_id, ck.epoch, &ck.staged).map_err(CommitError::from)?;
+        }
+        let source = Source::new(consumer, &TOPICS, latest.as_ref().map(|c| &c.offsets))?;
+        let lateness = config.watermark.allowed_lateness;
+        let mut score = ScoreOp::new(fraud, parts.transaction_partitions);
+        let mut aggregate = Aggregate::new(lateness).map_err(|e| ProcessError::Config(e.to_string()))?;
+        let session_config = SessionConfig { gap: config.session_gap };
+        let mut sessions = Sessions::new(&session_config, lateness).map_err(|e| ProcessError::Config(e.to_string()))?;
+        let now = clock.now();
+        let (epoch, state) = match latest {
+            Some(ck) => (ck.epoch, ck.state),
+            None => (0, ProcessorState::default()),
+        };
+        score.start(state.operators.get("score").map(Vec::as_slice))?;
+        aggregate.start(state.operators.get("aggregate").map(Vec::as_slice))?;
+        sessions.start(state.operators.get("sessions").map(Vec::as_slice))?;
+        let watermarks = match &state.watermarks {
+            Some(w) => {
+                let mut w = w.clone();
+                w.restart(now);
+                w
+            }
+            None => Watermarks::new(0..source.inputs(), config.watermark.clone(), now)
+                .map_err(|e| ProcessError::Config(e.to_string()))?,
+        };
+        let committer = Committer { app_id: config.app_id.clone(), tables, store, producer, clock: clock.clone() };
+        Ok(Processor {
+            config,
+            clock,
+            source,
+            decode: Decode::new(validator),
+            score,
+            aggregate,
+            sessions,
+            state,
+            watermarks,
+            epoch,
+            committer: Some(committer),
+        })
+    }
+
+    /// The epoch of the checkpoint this processor resumed from (0: none).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Processes until stopped (or caught up), then commits a final epoch.
+    pub fn run(mut self, mut options: RunOptions) -> Result<Status, ProcessError> {
+        let committer = self.committer.take().ok_or(ProcessError::CommitterGone)?;
+        let (to_tx, to_rx) = sync_channel::<ToCommitter<ProcessorState>>(16);
+        let (done_tx, done_rx) = sync_channel::<FromCommitter>(1024);
+        let handle = std::thread::Builder::new()
+            .name("committer".into())
+            .spawn(move || committer.run(to_rx, done_tx))
+            .map_err(|_| ProcessError::CommitterGone)?;
+        let result = self.process(&to_tx, &done_rx, &mut options);
+        drop(to_tx);
+        let _ = handle.join();
+        // Epochs the committer finished after the loop ended.
+        let mut status = self.status(Vec::new());
+        let drained = drain(&done_rx, &mut self.source, &mut status);
+        result?;
+        drained?;
+        (options.on_status)(&status);
+        Ok(status)
+    }
+
+    fn process(
+        &mut self,
+        to: &std::sync::mpsc::SyncSender<ToCommitter<ProcessorState>>,
+        done: &Receiver<FromCommitter>,
+        options: &mut RunOptions,
+    ) -> Result<(), ProcessError> {
+        let mut inputs: Vec<Input> = Vec::with_capacity(self.config.poll_records);
+        let mut out = Outputs::default();
+        let mut epoch_started = Instant::now();
+        let mut last_status = Instant::now();
+        let mut latency = Vec::new();
+        let mut status = self.status(Vec::new());
+        loop {
+            if options.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            inputs.clear();
+            self.source.poll(self.config.poll_records, &mut inputs)?;
+            let now = self.clock.now();
+            if inputs.is_empty() {
+                if options.until_caught_up {
+                    self.end_of_stream(&mut out);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let wm = self.watermarks.current();
+            for input in inputs.drain(..) {
+                self.one(&input, now, wm, &mut out, &mut latency);
+            }
+            if let Some(new) = self.watermarks.tick(now)
+                && Some(new) > wm
+            {
+                self.advance(new, &mut out);
+            }
+            if !out.is_empty() {
+                to.send(ToCommitter::Rows(std::mem::take(&mut out))).map_err(|_| ProcessError::CommitterGone)?;
+            }
+            if epoch_started.elapsed() >= self.config.checkpoint_interval {
+                self.end_epoch(to)?;
+                epoch_started = Instant::now();
+            }
+            let committed = drain(done, &mut self.source, &mut status)?;
+            if committed || last_status.elapsed() >= Duration::from_secs(1) {
+                let committed_epoch = status.committed_epoch;
+                status = self.status(std::mem::take(&mut latency));
+                status.committed_epoch = committed_epoch;
+                (options.on_status)(&status);
+                last_status = Instant::now();
+            }
+        }
+        if !out.is_empty() {
+            to.send(ToCommitter::Rows(std::mem::take(&mut out))).map_err(|_| ProcessError::CommitterGone)?;
+        }
+        self.end_epoch(to)
+    }
+
+    /// One record through decode, score, aggregate / sessions.
+    fn one(&mut self, input: &Input, now: Timestamp, wm: Option<Timestamp>, out: &mut Outputs, latency: &mut Vec<u64>) {
+        let kind = if input.topic == 0 { EventKind::Transaction } else { EventKind::Click };
+        let Some(event) = self.decode.decode(kind, input, now, out) else {
+            self.state.counters.dead_letters += 1;
+            return;
+        };
+        let time = event.time();
+        self.watermarks.observe(input.input, time, now);
+        self.state.max_event_time = self.state.max_event_time.max(Some(time.micros()));
+        match event {
+            Event::Transaction(tx) => {
+                self.state.counters.transactions += 1;
+                let info = self.score.score(&tx, input.partition, input.offset, out);
+                if info.alert {
+                    self.state.counters.alerts += 1;
+                }
+                latency.push(input.read_at.elapsed().as_micros() as u64);
+                let late_before = out.late_events.len();
+                let scored = Scored {
+                    tx: &tx,
+                    user_id: &info.user_id,
+                    country: &info.country,
+                    kpi: info.kpi,
+                    source_partition: input.partition,
+                    source_offset: input.offset,
+                };
+                self.aggregate.add(&scored, wm, out);
+                self.state.counters.late_events += (out.late_events.len() - late_before) as u64;
+            }
+            Event::Click(click) => {
+                self.state.counters.clicks += 1;
+                let late_before = out.late_events.len();
+                self.sessions.add(&click, input.partition, input.offset, wm, out);
+                self.state.counters.late_events += (out.late_events.len() - late_before) as u64;
+            }
+        }
+    }
+
+    fn advance(&mut self, wm: Timestamp, out: &mut Outputs) {
+        let before = out.windows.len() + out.sessions.len() + out.funnels.len();
+        self.score.watermark(wm, out);
+        self.aggregate.watermark(wm, out);
+        self.sessions.watermark(wm, out);
+        self.state.counters.windows_closed += (out.windows.len() + out.sessions.len() + out.funnels.len() - before) as u64;
+    }
+
+    /// The log is drained and that is the end of the stream: close everything that holds data.
+    fn end_of_stream(&mut self, out: &mut Outputs) {
+        let Some(max) = self.state.max_event_time else { return };
+        let longest = duration_micros(Duration::from_secs(3600)).max(duration_micros(self.config.session_gap));
+        let lateness = duration_micros(self.config.watermark.allowed_lateness);
+        let end = Timestamp::from_micros(max.saturating_add(longest).saturating_add(lateness).saturating_add(1));
+        self.advance(end, out);
+    }
+
+    fn end_epoch(&mut self, to: &std::sync::mpsc::SyncSender<ToCommitter<ProcessorState>>) -> Result<(), ProcessError> {
+        self.epoch += 1;
+        let mut operators = BTreeMap::new();
+        operators.insert("score".to_string(), self.score.checkpoint()?);
+        operators.insert("aggregate".to_string(), self.aggregate.checkpoint()?);
+        operators.insert("sessions".to_string(), self.sessions.checkpoint()?);
+        self.state.operators = operators;
+        self.state.watermarks = Some(self.watermarks.clone());
+        let state = self.state.clone();
+        let offsets = self.source.positions();
+        to.send(ToCommitter::Epoch { epoch: self.epoch, offsets, state }).map_err(|_| ProcessError::CommitterGone)
+    }
+
+    fn status(&self, latency_us: Vec<u64>) -> Status {
+        Status {
+            counters: self.state.counters.clone(),
+            epoch: self.epoch,
+            committed_epoch: 0,
+            watermark: self.watermarks.current(),
+            customers: self.score.customers(),
+            open_windows: self.aggregate.open_windows(),
+            open_sessions: self.sessions.open_sessions(),
+            latency_us,
+        }
+    }
+
+    /// Uses `config` for fraud scoring from the next epoch on.
+    pub fn reload_fraud(&mut self, config: FraudConfig) {
+        self.score.reload(config);
+    }
+}
+
+/// Takes the committer's reports: publishes committed offsets, or returns its failure.
+fn drain(done: &Receiver<FromCommitter>, source: &mut Source, status: &mut Status) -> Result<bool, ProcessError> {
+    let mut any = false;
+    loop {
+        match done.try_recv() {
+            Ok(FromCommitter::Done { epoch, offsets, .. }) => {
+                status.committed_epoch = epoch;
+                if let Err(error) = source.publish(&offsets) {
+                    tracing::warn!(%error, "could not publish consumer offsets (only lag reporting is affected)");
+                }
+                any = true;
+            }
+            Ok(FromCommitter::Failed(error)) => return Err(error.into()),
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(any),
+        }
+    }
+}
+
+/// `<data-dir>/checkpoints/<app_id>`.
+pub fn checkpoints_dir(data_dir: &Path, app_id: &str) -> std::path::PathBuf {
+    data_dir.join("checkpoints").join(app_id)
+}
