@@ -14,12 +14,14 @@
 //! ```
 //!
 //! Modules follow the flow: [`model`] (the events), [`generate`] and [`ingest`] (sources),
-//! [`bus`] (the durable log between stages). [`cli`] is the only place that assembles a whole
-//! pipeline.
+//! [`bus`] (the durable log between stages), [`fraud`] (features, state, rules and score, pure
+//! logic the stream processor calls per transaction). [`cli`] is the only place that assembles a
+//! whole pipeline.
 
 pub mod bus;
 pub mod cli;
 pub mod config;
+pub mod fraud;
 pub mod generate;
 pub mod ingest;
 pub mod model;
