@@ -19,6 +19,7 @@ pub struct Config {
     pub validation: ValidationConfig,
     pub generate: crate::generate::GenerateConfig,
     pub ingest: crate::ingest::IngestConfig,
+    pub fraud: crate::fraud::FraudConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -121,6 +122,7 @@ impl Config {
         self.bus.log.check(problems);
         self.generate.check(problems);
         self.ingest.check(problems);
+        self.fraud.check(problems);
     }
 
     /// The effective configuration as TOML, secrets redacted.
@@ -193,10 +195,22 @@ fn parse_sections(mut merged: toml::Table, problems: &mut Vec<String>) -> Option
     let validation = section(&mut merged, "validation", problems);
     let generate = section(&mut merged, "generate", problems);
     let ingest = section(&mut merged, "ingest", problems);
+    // Its own parser: it reports every unknown key although the struct denies unknown fields.
+    let fraud = crate::fraud::FraudConfig::from_toml_value(
+        merged.remove("fraud").unwrap_or_else(|| toml::Value::Table(toml::Table::new())),
+        problems,
+    );
     for key in merged.keys() {
         problems.push(format!("unknown section `[{key}]`; see config/default.toml for the sections that exist"));
     }
-    Some(Config { bus: bus?, privacy: privacy?, validation: validation?, generate: generate?, ingest: ingest? })
+    Some(Config {
+        bus: bus?,
+        privacy: privacy?,
+        validation: validation?,
+        generate: generate?,
+        ingest: ingest?,
+        fraud: fraud?,
+    })
 }
 
 /// Serde for durations written like "10s", "500ms", "7d".

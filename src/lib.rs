@@ -14,14 +14,16 @@
 //! ```
 //!
 //! Modules follow the flow: [`model`] (the events), [`generate`] and [`ingest`] (sources),
-//! [`bus`] (the durable log between stages), [`stream`] (event time, watermarks and windows for
-//! the stream processor), [`analytics`] (the pure KPI, session and funnel maths). [`cli`] is the
-//! only place that assembles a whole pipeline.
+//! [`bus`] (the durable log between stages), [`stream`] (the stream processor: operators,
+//! event time, windows, checkpoints), [`fraud`] (features, customer state, rules and score: pure
+//! logic called per transaction), [`analytics`] (the pure KPI, session and funnel maths). [`cli`]
+//! is the only place that assembles a whole pipeline.
 
 pub mod analytics;
 pub mod bus;
 pub mod cli;
 pub mod config;
+pub mod fraud;
 pub mod generate;
 pub mod ingest;
 pub mod model;

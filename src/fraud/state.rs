@@ -1,0 +1,261 @@
+//! [`FraudState`]: what scoring remembers between transactions, one per partition, and
+//! [`FraudState::observe`], which reads it to enrich a transaction and then folds the transaction
+//! in. The records themselves ([`CustomerProfile`], [`DeviceEntry`]) and the handling of late
+//! events are described in `profile`.
+//!
+//! Customers are keyed by their id: integer ids as integers, string ids as strings, except that a
+//! string reading as an integer (`"42"`) is the customer `42`, as the CSV reader would read it.
+//! Devices are keyed by their id.
+//!
+//! # Expiry
+//! [`expire`](FraudState::expire) runs on the event-time watermark: customers and devices whose
+//! latest event is more than `customer_idle_expiry` before it are dropped (exactly that old is
+//! kept), as are a kept customer's devices unused for that long.
+//!
+//! # Checkpoints
+//! The state is `serde`; maps serialize sorted by key, so equal states give equal bytes. Keys are
+//! written as map keys (JSON turns integer customer ids into strings and reads them back).
+
+use super::FraudConfig;
+use super::features::Enrichment;
+use super::profile::{CustomerProfile, DeviceEntry, micros, stable_hash};
+use crate::model::{Timestamp, Transaction, UserId};
+use serde::{Deserialize, Serialize, Serializer};
+use std::collections::HashMap;
+
+/// How many entries [`FraudState::expire`] dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Expired {
+    pub customers: usize,
+    pub devices: usize,
+}
+
+/// Everything scoring remembers: one per partition, checkpointed by the processor.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FraudState {
+    #[serde(serialize_with = "sorted")]
+    int_customers: HashMap<i64, CustomerProfile>,
+    #[serde(serialize_with = "sorted")]
+    str_customers: HashMap<Box<str>, CustomerProfile>,
+    #[serde(serialize_with = "sorted")]
+    devices: HashMap<Box<str>, DeviceEntry>,
+}
+
+impl FraudState {
+    pub fn new() -> Self {
+        FraudState::default()
+    }
+
+    /// Enriches `tx` from the state before it, then records it. Call in each customer's event
+    /// order (see the module docs for late events).
+    pub fn observe<'t>(&mut self, tx: &'t Transaction, cfg: &FraudConfig) -> Enrichment<'t> {
+        let mut e = Enrichment::stateless(tx, cfg);
+        let t = tx.timestamp.micros();
+        let key = CustomerKey::of(&tx.user_id);
+        let customer = key.hash();
+        e.device_customer_count = match self.devices.get_mut(tx.device_id.as_str()) {
+            Some(d) => d.observe(customer, t, false),
+            None => {
+                let mut d = DeviceEntry::default();
+                let n = d.observe(customer, t, true);
+                self.devices.insert(tx.device_id.as_str().into(), d);
+                n
+            }
+        };
+        let device = stable_hash(tx.device_id.as_bytes());
+        match key {
+            CustomerKey::Int(id) => self.int_customers.entry(id).or_default().observe(tx, device, &mut e, cfg),
+            CustomerKey::Str(id) => match self.str_customers.get_mut(id) {
+                Some(p) => p.observe(tx, device, &mut e, cfg),
+                None => {
+                    let mut p = CustomerProfile::default();
+                    p.observe(tx, device, &mut e, cfg);
+                    self.str_customers.insert(id.into(), p);
+                }
+            },
+        }
+        e
+    }
+
+    /// Drops customers and devices idle for longer than `customer_idle_expiry` before the
+    /// event-time `watermark`.
+    pub fn expire(&mut self, watermark: Timestamp, cfg: &FraudConfig) -> Expired {
+        let cutoff = watermark.micros().saturating_sub(micros(cfg.customer_idle_expiry));
+        let before = (self.len(), self.devices.len());
+        self.int_customers.retain(|_, p| p.retain_since(cutoff));
+        self.str_customers.retain(|_, p| p.retain_since(cutoff));
+        self.devices.retain(|_, d| d.last_seen().micros() >= cutoff);
+        Expired { customers: before.0 - self.len(), devices: before.1 - self.devices.len() }
+    }
+
+    /// Customers remembered.
+    pub fn len(&self) -> usize {
+        self.int_customers.len() + self.str_customers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0 && self.devices.is_empty()
+    }
+
+    /// Devices remembered.
+    pub fn device_count(&self) -> usize {
+        self.devices.len()
+    }
+
+    pub fn customer(&self, id: &UserId) -> Option<&CustomerProfile> {
+        match CustomerKey::of(id) {
+            CustomerKey::Int(i) => self.int_customers.get(&i),
+            CustomerKey::Str(s) => self.str_customers.get(s),
+        }
+    }
+
+    pub fn device(&self, id: &str) -> Option<&DeviceEntry> {
+        self.devices.get(id)
+    }
+}
+
+/// A customer id as the state keys it.
+enum CustomerKey<'a> {
+    Int(i64),
+    Str(&'a str),
+}
+
+impl<'a> CustomerKey<'a> {
+    fn of(id: &'a UserId) -> Self {
+        match id {
+            UserId::Int(i) => CustomerKey::Int(*i),
+            UserId::Str(s) => match s.trim().parse::<i64>() {
+                Ok(i) => CustomerKey::Int(i),
+                Err(_) => CustomerKey::Str(s),
+            },
+        }
+    }
+
+    fn hash(&self) -> u64 {
+        match self {
+            CustomerKey::Int(i) => stable_hash(&i.to_le_bytes()) ^ 0x9e37_79b9_7f4a_7c15,
+            CustomerKey::Str(s) => stable_hash(s.as_bytes()),
+        }
+    }
+}
+
+/// Serializes a hash map sorted by key, so that equal maps give equal bytes.
+fn sorted<K: Ord + Serialize, V: Serialize, S: Serializer>(map: &HashMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
+    let mut entries: Vec<(&K, &V)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    s.collect_map(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::profile::tests::{MINUTE, NOON, at, tx};
+    use super::*;
+    use crate::model::{FraudScenario, MICROS_PER_SECOND};
+
+    #[test]
+    fn string_ids_that_read_as_integers_are_the_same_customer() {
+        let cfg = FraudConfig::default();
+        let mut s = FraudState::new();
+        let mut t = at(42, NOON);
+        s.observe(&t, &cfg);
+        t.user_id = UserId::Str(" 42".into());
+        assert_eq!(s.observe(&t, &cfg).velocity_count, 2);
+        t.user_id = UserId::Str("alice".into());
+        assert_eq!(s.observe(&t, &cfg).velocity_count, 1);
+        assert_eq!(s.observe(&t, &cfg).velocity_count, 2);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.observe(&t, &cfg).device_customer_count, 2);
+    }
+
+    #[test]
+    fn travel_uses_the_last_known_city() {
+        let cfg = FraudConfig::default();
+        let mut s = FraudState::new();
+        let t = tx(1, NOON, 5.0, "London, United Kingdom", "d");
+        let e = s.observe(&t, &cfg);
+        assert_eq!((e.distance_km, e.speed_kmh), (None, None));
+        let t = tx(1, NOON + 10 * MINUTE, 5.0, "Atlantis, Ocean", "d");
+        let e = s.observe(&t, &cfg);
+        assert_eq!((e.distance_km, e.speed_kmh), (None, None));
+        // Still measured from London, 60 minutes after it.
+        let t = tx(1, NOON + 60 * MINUTE, 5.0, "Paris, France", "d");
+        let e = s.observe(&t, &cfg);
+        let (d, v) = (e.distance_km.unwrap(), e.speed_kmh.unwrap());
+        assert!((340.0..350.0).contains(&d) && (v - d).abs() < 1e-9, "{d} {v}");
+        let t = tx(1, NOON + 70 * MINUTE, 5.0, "Tokyo, Japan", "d");
+        let e = s.observe(&t, &cfg);
+        assert!(e.speed_kmh.unwrap() > 9000.0);
+    }
+
+    #[test]
+    fn expiry_runs_on_event_time() {
+        let cfg = FraudConfig::default();
+        let day = 86_400 * MICROS_PER_SECOND;
+        let mut s = FraudState::new();
+        s.observe(&tx(1, NOON, 5.0, "Paris, France", "a"), &cfg);
+        s.observe(&tx(2, NOON + day, 5.0, "Paris, France", "b"), &cfg);
+        s.observe(&tx(2, NOON - day, 5.0, "Paris, France", "c"), &cfg);
+        assert_eq!((s.len(), s.device_count()), (2, 3));
+        // Device c (a day before noon) is 31 days idle; customer 1 exactly 30: kept.
+        let gone = s.expire(Timestamp::from_micros(NOON + 30 * day), &cfg);
+        assert_eq!(gone, Expired { customers: 0, devices: 1 });
+        assert_eq!(s.customer(&UserId::Int(2)).unwrap().device_count(), 1, "device c forgotten by customer 2");
+        assert!(s.customer(&UserId::Int(1)).is_some());
+        let gone = s.expire(Timestamp::from_micros(NOON + 30 * day + 1), &cfg);
+        assert_eq!(gone, Expired { customers: 1, devices: 1 });
+        assert!(s.customer(&UserId::Int(1)).is_none());
+        // An expired customer starts afresh: the first transaction again has no new device.
+        assert!(!s.observe(&tx(1, NOON + 31 * day, 5.0, "Paris, France", "z"), &cfg).is_new_device);
+        assert_eq!(s.expire(Timestamp::from_micros(i64::MAX), &cfg), Expired { customers: 2, devices: 2 });
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn a_restored_checkpoint_continues_identically() {
+        let cfg = FraudConfig::default();
+        let stream: Vec<Transaction> = (0..60)
+            .map(|i| {
+                let city = ["Paris, France", "Lagos, Nigeria", "Tokyo, Japan"][i as usize % 3];
+                tx(i % 7, NOON + i * 3 * MINUTE, 10.0 + i as f64, city, &format!("d{}", i % 5))
+            })
+            .collect();
+        let mut whole = FraudState::new();
+        let all: Vec<String> = stream.iter().map(|t| serde_json::to_string(&whole.observe(t, &cfg)).unwrap()).collect();
+        let mut first = FraudState::new();
+        for t in &stream[..30] {
+            first.observe(t, &cfg);
+        }
+        let bytes = serde_json::to_vec(&first).unwrap();
+        let mut restored: FraudState = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(restored, first);
+        let rest: Vec<String> =
+            stream[30..].iter().map(|t| serde_json::to_string(&restored.observe(t, &cfg)).unwrap()).collect();
+        assert_eq!(rest, all[30..]);
+        assert_eq!(restored, whole);
+        // Equal states serialize to equal bytes, whatever the hash maps' internal order.
+        let mut again = FraudState::new();
+        for t in stream.iter().rev() {
+            again.observe(t, &cfg);
+        }
+        let mut again2 = FraudState::new();
+        for t in stream.iter().rev() {
+            again2.observe(t, &cfg);
+        }
+        assert_eq!(serde_json::to_vec(&again).unwrap(), serde_json::to_vec(&again2).unwrap());
+        assert_eq!(serde_json::to_vec(&whole).unwrap(), serde_json::to_vec(&restored).unwrap());
+    }
+
+    #[test]
+    fn the_injected_scenario_is_never_read() {
+        let cfg = FraudConfig::default();
+        let (mut a, mut b) = (FraudState::new(), FraudState::new());
+        for i in 0..20 {
+            let plain = tx(1, NOON + i * MINUTE, 100.0 * i as f64, "Lagos, Nigeria", "d");
+            let mut labelled = plain.clone();
+            labelled.injected_scenario = Some(FraudScenario::CardTesting);
+            let (ea, eb) = (a.observe(&plain, &cfg), b.observe(&labelled, &cfg));
+            assert_eq!(ea, eb);
+            assert_eq!(super::super::score(&plain, &ea, None, &cfg), super::super::score(&labelled, &eb, None, &cfg));
+        }
+    }
+}
