@@ -20,6 +20,7 @@ pub struct Config {
     pub generate: crate::generate::GenerateConfig,
     pub ingest: crate::ingest::IngestConfig,
     pub fraud: crate::fraud::FraudConfig,
+    pub stream: crate::stream::runtime::StreamConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -123,6 +124,7 @@ impl Config {
         self.generate.check(problems);
         self.ingest.check(problems);
         self.fraud.check(problems);
+        self.stream.check(problems);
     }
 
     /// The effective configuration as TOML, secrets redacted.
@@ -195,6 +197,7 @@ fn parse_sections(mut merged: toml::Table, problems: &mut Vec<String>) -> Option
     let validation = section(&mut merged, "validation", problems);
     let generate = section(&mut merged, "generate", problems);
     let ingest = section(&mut merged, "ingest", problems);
+    let stream = section(&mut merged, "stream", problems);
     // Its own parser: it reports every unknown key although the struct denies unknown fields.
     let fraud = crate::fraud::FraudConfig::from_toml_value(
         merged.remove("fraud").unwrap_or_else(|| toml::Value::Table(toml::Table::new())),
@@ -210,6 +213,7 @@ fn parse_sections(mut merged: toml::Table, problems: &mut Vec<String>) -> Option
         generate: generate?,
         ingest: ingest?,
         fraud: fraud?,
+        stream: stream?,
     })
 }
 

@@ -77,7 +77,7 @@ impl CommitError {
 
 /// A message from the processing thread.
 pub enum ToCommitter<S> {
-    Rows(Outputs),
+    Rows(Box<Outputs>),
     Epoch { epoch: u64, offsets: Offsets, state: S },
 }
 
@@ -133,8 +133,7 @@ impl Committer {
 
     fn epoch<S: serde::Serialize>(&mut self, epoch: u64, offsets: &Offsets, state: S) -> Result<usize, CommitError> {
         let staged = self.tables.stage()?;
-        let checkpoint =
-            Checkpoint { epoch, offsets: offsets.clone(), state, staged, written_at: self.clock.now() };
+        let checkpoint = Checkpoint { epoch, offsets: offsets.clone(), state, staged, written_at: self.clock.now() };
         self.store.write(&checkpoint)?;
         self.tables.commit(&self.app_id, epoch, &checkpoint.staged)?;
         self.producer.flush()?;

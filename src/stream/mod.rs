@@ -18,10 +18,13 @@
 
 pub mod checkpoint;
 pub mod committer;
+pub mod memory_tables;
 pub mod operator;
 pub mod operators;
 pub mod outputs;
 pub mod runtime;
+#[cfg(test)]
+mod runtime_test;
 pub mod source;
 pub mod time;
 pub mod window;

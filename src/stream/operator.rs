@@ -67,6 +67,9 @@ pub fn save<T: serde::Serialize>(operator: &'static str, state: &T) -> Result<Ve
 /// Restores state written by [`save`].
 pub fn load<T: serde::de::DeserializeOwned>(operator: &'static str, bytes: &[u8]) -> Result<T, OperatorError> {
     rmp_serde::from_slice(bytes).map_err(|e| {
-        OperatorError::new(operator, format!("cannot restore state from the checkpoint ({e}); was it written by another version?"))
+        OperatorError::new(
+            operator,
+            format!("cannot restore state from the checkpoint ({e}); was it written by another version?"),
+        )
     })
 }

@@ -42,6 +42,54 @@ impl Outputs {
     }
 }
 
+/// Receives an epoch's rows table by table (the lake sink, or a test double).
+pub trait RowSink {
+    type Error;
+    /// `table` is `<layer>/<name>`, e.g. `silver/transactions`.
+    fn rows<T: Serialize>(&mut self, table: &'static str, rows: &[T]) -> Result<(), Self::Error>;
+}
+
+/// Every table the processor writes, as `<layer>/<name>`.
+pub const TABLES: [&str; 15] = [
+    "bronze/transactions",
+    "bronze/clickstream",
+    "bronze/dead_letter",
+    "silver/transactions",
+    "gold/fraud_alerts",
+    "gold/kpi_1m",
+    "gold/kpi_1m_sliding",
+    "gold/platform_1h",
+    "gold/merchant_15m",
+    "gold/customer_1h",
+    "gold/country_30m",
+    "gold/merchant_payment_country_10m",
+    "gold/sessions",
+    "gold/funnel_10m",
+    "gold/late_events",
+];
+
+impl Outputs {
+    /// Hands each non-empty table's rows to `sink`.
+    pub fn each_table<S: RowSink>(&self, sink: &mut S) -> Result<(), S::Error> {
+        fn put<S: RowSink, T: Serialize>(sink: &mut S, table: &'static str, rows: &[T]) -> Result<(), S::Error> {
+            if rows.is_empty() { Ok(()) } else { sink.rows(table, rows) }
+        }
+        put(sink, "bronze/transactions", &self.bronze_transactions)?;
+        put(sink, "bronze/clickstream", &self.bronze_clickstream)?;
+        put(sink, "bronze/dead_letter", &self.dead_letters)?;
+        put(sink, "silver/transactions", &self.silver_transactions)?;
+        put(sink, "gold/fraud_alerts", &self.alerts)?;
+        for table in &TABLES[5..12] {
+            let name = &table[5..];
+            let rows: Vec<&WindowRow> = self.windows.iter().filter(|(t, _)| *t == name).map(|(_, r)| r).collect();
+            put(sink, table, &rows)?;
+        }
+        put(sink, "gold/sessions", &self.sessions)?;
+        put(sink, "gold/funnel_10m", &self.funnels)?;
+        put(sink, "gold/late_events", &self.late_events)
+    }
+}
+
 /// `YYYY-MM-DD` of a timestamp (UTC): the partition value of every table.
 pub fn event_date(t: Timestamp) -> String {
     let mut s = t.to_string();
@@ -113,13 +161,6 @@ pub struct DeadLetterRow {
     pub event_date: String,
 }
 
-/// One reason code of a fraud score.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct ReasonRow {
-    pub code: String,
-    pub points: u32,
-}
-
 /// `silver/transactions`: cleaned, enriched and scored.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct SilverTransaction {
@@ -157,7 +198,9 @@ pub struct SilverTransaction {
     pub velocity_30m: u32,
     pub risk_score: u8,
     pub risk_level: &'static str,
-    pub reasons: Vec<ReasonRow>,
+    /// The rules that fired with their points, `code:points` comma-separated (e.g.
+    /// `known_fraud:50,crypto:20`), in a fixed rule order.
+    pub reasons: String,
     pub is_alert: bool,
     pub injected_scenario: Option<&'static str>,
     pub event_date: String,
@@ -176,7 +219,8 @@ pub struct AlertRow {
     pub payment_method: &'static str,
     pub risk_score: u8,
     pub risk_level: &'static str,
-    pub reasons: Vec<ReasonRow>,
+    /// As in `silver/transactions`.
+    pub reasons: String,
     pub rules_version: String,
     pub model_version: Option<String>,
     pub event_date: String,

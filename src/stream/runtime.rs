@@ -40,7 +40,6 @@ use std::time::{Duration, Instant};
 
 /// `[stream]` settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct StreamConfig {
     /// Names the processor: its checkpoints directory, its consumer group, and the application
     /// id of its Delta commits. Two processors with one id must not run at once.
@@ -125,7 +124,7 @@ mod bytes_map {
     use std::collections::BTreeMap;
 
     pub fn serialize<S: Serializer>(map: &BTreeMap<String, Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        let m: BTreeMap<&str, serde_bytes::Bytes<'_>> =
+        let m: BTreeMap<&str, &serde_bytes::Bytes> =
             map.iter().map(|(k, v)| (k.as_str(), serde_bytes::Bytes::new(v))).collect();
         m.serialize(s)
     }
@@ -319,7 +318,8 @@ impl Processor {
                 self.advance(new, &mut out);
             }
             if !out.is_empty() {
-                to.send(ToCommitter::Rows(std::mem::take(&mut out))).map_err(|_| ProcessError::CommitterGone)?;
+                to.send(ToCommitter::Rows(Box::new(std::mem::take(&mut out))))
+                    .map_err(|_| ProcessError::CommitterGone)?;
             }
             if epoch_started.elapsed() >= self.config.checkpoint_interval {
                 self.end_epoch(to)?;
@@ -335,7 +335,7 @@ impl Processor {
             }
         }
         if !out.is_empty() {
-            to.send(ToCommitter::Rows(std::mem::take(&mut out))).map_err(|_| ProcessError::CommitterGone)?;
+            to.send(ToCommitter::Rows(Box::new(std::mem::take(&mut out)))).map_err(|_| ProcessError::CommitterGone)?;
         }
         self.end_epoch(to)
     }
@@ -384,7 +384,8 @@ impl Processor {
         self.score.watermark(wm, out);
         self.aggregate.watermark(wm, out);
         self.sessions.watermark(wm, out);
-        self.state.counters.windows_closed += (out.windows.len() + out.sessions.len() + out.funnels.len() - before) as u64;
+        self.state.counters.windows_closed +=
+            (out.windows.len() + out.sessions.len() + out.funnels.len() - before) as u64;
     }
 
     /// The log is drained and that is the end of the stream: close everything that holds data.

@@ -97,7 +97,9 @@ impl Source {
     pub fn publish(&mut self, offsets: &Offsets) -> Result<(), BusError> {
         let list: Vec<(TopicPartition, u64)> = offsets
             .iter()
-            .flat_map(|(topic, parts)| parts.iter().enumerate().map(|(p, &o)| (TopicPartition::new(topic, p as u32), o)))
+            .flat_map(|(topic, parts)| {
+                parts.iter().enumerate().map(|(p, &o)| (TopicPartition::new(topic, p as u32), o))
+            })
             .collect();
         self.consumer.commit_offsets(&list)
     }

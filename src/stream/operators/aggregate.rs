@@ -63,16 +63,22 @@ fn mins(n: u64) -> Duration {
 
 impl Aggregate {
     pub fn new(allowed_lateness: Duration) -> Result<Self, WindowError> {
-        let store = |spec: WindowSpec| WindowStore::new(spec, allowed_lateness);
+        fn store<K: Ord + Clone + Serialize + serde::de::DeserializeOwned>(
+            spec: WindowSpec,
+            lateness: Duration,
+        ) -> Result<WindowStore<K, Kpi>, WindowError> {
+            WindowStore::new(spec, lateness)
+        }
+        let l = allowed_lateness;
         Ok(Aggregate {
             stores: Stores {
-                kpi_1m: store(WindowSpec::tumbling(mins(1))?)?,
-                kpi_1m_sliding: store(WindowSpec::sliding(mins(1), Duration::from_secs(10))?)?,
-                platform_1h: store(WindowSpec::tumbling(mins(60))?)?,
-                merchant_15m: store(WindowSpec::sliding(mins(15), mins(5))?)?,
-                customer_1h: store(WindowSpec::tumbling(mins(60))?)?,
-                country_30m: store(WindowSpec::tumbling(mins(30))?)?,
-                merchant_payment_country_10m: store(WindowSpec::tumbling(mins(10))?)?,
+                kpi_1m: store(WindowSpec::tumbling(mins(1))?, l)?,
+                kpi_1m_sliding: store(WindowSpec::sliding(mins(1), Duration::from_secs(10))?, l)?,
+                platform_1h: store(WindowSpec::tumbling(mins(60))?, l)?,
+                merchant_15m: store(WindowSpec::sliding(mins(15), mins(5))?, l)?,
+                customer_1h: store(WindowSpec::tumbling(mins(60))?, l)?,
+                country_30m: store(WindowSpec::tumbling(mins(30))?, l)?,
+                merchant_payment_country_10m: store(WindowSpec::tumbling(mins(10))?, l)?,
             },
             late_events: 0,
         })

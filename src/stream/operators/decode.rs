@@ -34,8 +34,9 @@ impl Decode {
             }
             Err(error) => {
                 let source = format!("{}/{}", kind.topic(), input.partition);
-                let letter = DeadLetter::new("process", kind, source, &error, &input.value, self.validator.pseudonymizer())
-                    .at_offset(input.offset);
+                let letter =
+                    DeadLetter::new("process", kind, source, &error, &input.value, self.validator.pseudonymizer())
+                        .at_offset(input.offset);
                 let mut value = Vec::with_capacity(input.value.len() + 256);
                 if serde_json::to_writer(&mut value, &letter).is_ok() {
                     let key = format!("{}/{}/{}", kind.topic(), input.partition, input.offset).into_bytes();
@@ -139,7 +140,10 @@ mod tests {
         assert_eq!(event.kind(), EventKind::Transaction);
         let row = &out.bronze_transactions[0];
         assert_eq!((row.source_partition, row.source_offset, row.user_id.as_str()), (2, 41, "7"));
-        assert_eq!((row.payment_method, row.event_date.as_str(), row.currency.as_str()), ("crypto", "2025-01-03", "USD"));
+        assert_eq!(
+            (row.payment_method, row.event_date.as_str(), row.currency.as_str()),
+            ("crypto", "2025-01-03", "USD")
+        );
         assert!(out.dead_letters.is_empty() && out.messages.is_empty());
     }
 

@@ -15,7 +15,7 @@ use crate::analytics::kpi::KpiInput;
 use crate::fraud::{self, FraudConfig, FraudState, Score};
 use crate::model::{Transaction, Vocabulary, topic};
 use crate::stream::operator::{Operator, OperatorError, load, save};
-use crate::stream::outputs::{AlertRow, Outputs, ReasonRow, SilverTransaction, event_date};
+use crate::stream::outputs::{AlertRow, Outputs, SilverTransaction, event_date};
 use std::sync::Arc;
 
 pub struct ScoreOp {
@@ -75,8 +75,15 @@ impl ScoreOp {
         let e = self.states[i].observe(tx, cfg);
         let Score { score, level, reasons } = fraud::score(tx, &e, None, cfg);
         let alert = fraud::is_alert(level, cfg);
-        let reason_rows: Vec<ReasonRow> =
-            reasons.iter().map(|r| ReasonRow { code: r.code.as_str().to_string(), points: r.points }).collect();
+        let mut reason_text = String::new();
+        for r in reasons.iter() {
+            if !reason_text.is_empty() {
+                reason_text.push(',');
+            }
+            reason_text.push_str(r.code.as_str());
+            reason_text.push(':');
+            reason_text.push_str(&r.points.to_string());
+        }
         let user_id = tx.user_id.to_string();
         let date = event_date(tx.timestamp);
         if alert {
@@ -92,7 +99,7 @@ impl ScoreOp {
                 payment_method: tx.payment_method.as_str(),
                 risk_score: score,
                 risk_level: level.as_str(),
-                reasons: reason_rows.clone(),
+                reasons: reason_text.clone(),
                 rules_version: self.rules_version.clone(),
                 model_version: None,
                 event_date: date.clone(),
@@ -137,7 +144,7 @@ impl ScoreOp {
             velocity_30m: e.velocity_count,
             risk_score: score,
             risk_level: level.as_str(),
-            reasons: reason_rows,
+            reasons: reason_text,
             is_alert: alert,
             injected_scenario: tx.injected_scenario.map(|s| s.as_str()),
             event_date: date,

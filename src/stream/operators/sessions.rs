@@ -81,7 +81,8 @@ impl Sessions {
         let category = c.category.as_deref().unwrap_or(NO_CATEGORY);
         let added = self.funnel.add(category, c.event_timestamp, &c.event_type, wm);
         if added.is_late_event() {
-            let (start, end) = added.too_late.first().map_or((c.event_timestamp, c.event_timestamp), |w| (w.start, w.end));
+            let (start, end) =
+                added.too_late.first().map_or((c.event_timestamp, c.event_timestamp), |w| (w.start, w.end));
             out.late_events.push(late("funnel_10m", start, end));
         }
     }
