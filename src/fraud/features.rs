@@ -37,6 +37,8 @@ use super::FraudConfig;
 use crate::model::geo::{CITIES, City, city_by_location, haversine_km};
 use crate::model::{MICROS_PER_SECOND, Transaction};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// The highest speed reported, in km/h: what a jump between two places at the same instant gives.
 pub const MAX_SPEED_KMH: f64 = 1_000_000.0;
@@ -111,8 +113,8 @@ pub struct Location<'a> {
 impl<'a> Location<'a> {
     /// Parses "City, Country"; no allocation.
     pub fn parse(location: &'a str) -> Location<'a> {
-        // Fast path: the exact spelling of the table (what the generator writes).
-        let known = CITIES.iter().find(|c| c.location == location).or_else(|| city_by_location(location));
+        // Fast path: the exact spelling of the table (what the generator writes), by hash.
+        let known = exact_city(location).or_else(|| city_by_location(location));
         if let Some(c) = known {
             return Location { city: c.name, country: c.country, parsed: true, geo: Some(c) };
         }
@@ -125,6 +127,12 @@ impl<'a> Location<'a> {
     }
 }
 
+/// The reference city spelled exactly `location`.
+fn exact_city(location: &str) -> Option<&'static City> {
+    static BY_LOCATION: OnceLock<HashMap<&'static str, &'static City>> = OnceLock::new();
+    BY_LOCATION.get_or_init(|| CITIES.iter().map(|c| (c.location, c)).collect()).get(location).copied()
+}
+
 /// Whether `hour` (0-23) is in the night `[start, end)`, wrapping past midnight when start > end.
 pub fn is_night(hour: u32, start: u32, end: u32) -> bool {
     if start > end { hour >= start || hour < end } else { start <= hour && hour < end }
@@ -134,7 +142,9 @@ pub fn is_night(hour: u32, start: u32, end: u32) -> bool {
 /// `t` (µs); see the module docs for the `None` cases.
 pub fn travel(previous: Option<(f64, f64, i64)>, here: Option<&City>, t: i64) -> (Option<f64>, Option<f64>) {
     let (Some((lat, lon, then)), Some(here)) = (previous, here) else { return (None, None) };
-    let distance = haversine_km((lat, lon), (here.lat, here.lon));
+    // Most purchases are made where the previous one was: skip the trigonometry.
+    let same_place = lat == here.lat && lon == here.lon;
+    let distance = if same_place { 0.0 } else { haversine_km((lat, lon), (here.lat, here.lon)) };
     if !distance.is_finite() {
         return (None, None);
     }

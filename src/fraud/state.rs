@@ -148,6 +148,7 @@ fn sorted<K: Ord + Serialize, V: Serialize, S: Serializer>(map: &HashMap<K, V>, 
 
 #[cfg(test)]
 mod tests {
+    use super::super::profile::MAX_RECENT;
     use super::super::profile::tests::{MINUTE, NOON, at, tx};
     use super::*;
     use crate::model::{FraudScenario, MICROS_PER_SECOND};
@@ -256,6 +257,80 @@ mod tests {
             let (ea, eb) = (a.observe(&plain, &cfg), b.observe(&labelled, &cfg));
             assert_eq!(ea, eb);
             assert_eq!(super::super::score(&plain, &ea, None, &cfg), super::super::score(&labelled, &eb, None, &cfg));
+        }
+    }
+
+    mod properties {
+        use super::super::super::{ModelScore, ReasonCode, score};
+        use super::*;
+        use crate::model::PaymentMethod;
+        use proptest::prelude::*;
+
+        const PLACES: [&str; 6] =
+            ["Paris, France", "Lagos, Nigeria", "Tokyo, Japan", "Atlantis, Ocean", "no comma", " sydney ,australia "];
+        const AMOUNTS: [f64; 7] = [0.0, 0.01, 9.99, 5000.0, 5000.01, 1e9, 1e300];
+
+        /// (customer, seconds since the previous event (may be negative: late), amount, place,
+        /// device, crypto, model probability)
+        type Step = (i64, i64, usize, usize, u8, bool, Option<f64>);
+
+        fn step() -> impl Strategy<Value = Step> {
+            (
+                0..4i64,
+                -900..900i64,
+                0..AMOUNTS.len(),
+                0..PLACES.len(),
+                0..6u8,
+                any::<bool>(),
+                proptest::option::of(prop_oneof![Just(f64::NAN), -1.0..2.0f64]),
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+            #[test]
+            fn outputs_stay_finite_bounded_and_ordered(steps in proptest::collection::vec(step(), 1..60)) {
+                let cfg = FraudConfig::default();
+                let mut state = FraudState::new();
+                let mut now = NOON;
+                for (user, dt, amount, place, device, crypto, p) in steps {
+                    now += dt * MICROS_PER_SECOND;
+                    let mut t = tx(user, now, AMOUNTS[amount], PLACES[place], &format!("d{device}"));
+                    if crypto {
+                        t.payment_method = PaymentMethod::Crypto;
+                    }
+                    let e = state.observe(&t, &cfg);
+                    let floats = [e.baseline.mean, e.baseline.std];
+                    let options = [e.amount_zscore, e.distance_km, e.speed_kmh];
+                    prop_assert!(floats.iter().chain(options.iter().flatten()).all(|f| f.is_finite()), "{e:?}");
+                    prop_assert!(e.velocity_count >= 1 && e.device_customer_count >= 1);
+                    let model = p.map(|probability| ModelScore { model_version: "m".into(), probability });
+                    let s = score(&t, &e, model.as_ref(), &cfg);
+                    prop_assert!(s.score <= 100);
+                    prop_assert_eq!(s.level, cfg.levels.level(s.score));
+                    let codes: Vec<ReasonCode> = s.reasons.iter().map(|r| r.code).collect();
+                    prop_assert!(codes.windows(2).all(|w| w[0] < w[1]), "{codes:?}");
+                    prop_assert!(s.reasons.iter().all(|r| r.points > 0));
+                    let json = serde_json::to_string(&e).unwrap();
+                    prop_assert!(!json.contains("NaN") && !json.contains("inf"), "{json}");
+                }
+            }
+
+            #[test]
+            fn velocity_matches_a_brute_force_count_in_order(gaps in proptest::collection::vec(0..20i64, 1..80)) {
+                let cfg = FraudConfig::default();
+                let mut state = FraudState::new();
+                let mut times = Vec::new();
+                let mut now = NOON;
+                for gap in gaps {
+                    now += gap * MINUTE / 4;
+                    times.push(now);
+                    let window = 30 * MINUTE;
+                    let expected = times.iter().filter(|s| now - window <= **s && **s <= now).count().min(MAX_RECENT + 1);
+                    prop_assert_eq!(state.observe(&at(1, now), &cfg).velocity_count as usize, expected);
+                }
+            }
         }
     }
 }
