@@ -22,6 +22,7 @@ use crate::model::{PaymentMethod, Vocabulary};
 use crate::stream::window::Accumulator;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
 
 /// How many payment methods there are ([`PaymentMethod::ALL`]).
 pub const PAYMENT_METHODS: usize = 9;
@@ -62,11 +63,11 @@ pub struct Kpi {
     known_fraud: u64,
     high_value: u64,
     #[serde(with = "sorted")]
-    customers: HashSet<u64>,
+    customers: IdSet,
     #[serde(with = "sorted")]
-    devices: HashSet<u64>,
+    devices: IdSet,
     #[serde(with = "sorted")]
-    merchants: HashSet<u64>,
+    merchants: IdSet,
     payment_methods: [u64; PAYMENT_METHODS],
 }
 
@@ -92,21 +93,6 @@ pub struct KpiOutput {
 }
 
 impl Kpi {
-    /// Adds `other`'s events to these (K-2).
-    pub fn merge(&mut self, other: &Kpi) {
-        self.transactions += other.transactions;
-        self.revenue_micros = self.revenue_micros.saturating_add(other.revenue_micros);
-        self.alerts += other.alerts;
-        self.known_fraud += other.known_fraud;
-        self.high_value += other.high_value;
-        self.customers.extend(&other.customers);
-        self.devices.extend(&other.devices);
-        self.merchants.extend(&other.merchants);
-        for (mine, theirs) in self.payment_methods.iter_mut().zip(other.payment_methods) {
-            *mine += theirs;
-        }
-    }
-
     pub fn transactions(&self) -> u64 {
         self.transactions
     }
@@ -127,6 +113,21 @@ impl Accumulator for Kpi {
         self.merchants.insert(t.merchant);
         if let Some(n) = self.payment_methods.get_mut(payment_index(t.payment_method)) {
             *n += 1;
+        }
+    }
+
+    /// Adds `other`'s events to these (K-2).
+    fn merge(&mut self, other: &Kpi) {
+        self.transactions += other.transactions;
+        self.revenue_micros = self.revenue_micros.saturating_add(other.revenue_micros);
+        self.alerts += other.alerts;
+        self.known_fraud += other.known_fraud;
+        self.high_value += other.high_value;
+        self.customers.extend(&other.customers);
+        self.devices.extend(&other.devices);
+        self.merchants.extend(&other.merchants);
+        for (mine, theirs) in self.payment_methods.iter_mut().zip(other.payment_methods) {
+            *mine += theirs;
         }
     }
 
@@ -153,17 +154,60 @@ impl Accumulator for Kpi {
     }
 }
 
+/// A set of identity hashes. The values are hashes already, so one seeded multiply mixes them
+/// enough (SipHash would triple the cost of an insert); the seed is random per set, so crafted
+/// ids cannot be made to collide.
+type IdSet = HashSet<u64, IdState>;
+
+#[derive(Clone, Debug)]
+struct IdState(u64);
+
+impl Default for IdState {
+    fn default() -> Self {
+        IdState(std::collections::hash_map::RandomState::new().hash_one(0x5EED_u64))
+    }
+}
+
+impl BuildHasher for IdState {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(self.0)
+    }
+}
+
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write_u64(&mut self, x: u64) {
+        // Folded multiply: both halves of the 128-bit product, so high and low bits are mixed.
+        let product = u128::from(x ^ self.0) * 0x5851_F42D_4C95_7F2D_u128;
+        self.0 = (product as u64) ^ ((product >> 64) as u64);
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Serde for a hash set as a sorted list, so that equal states serialize identically.
 mod sorted {
     use super::*;
 
-    pub fn serialize<S: Serializer>(set: &HashSet<u64>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(set: &IdSet, s: S) -> Result<S::Ok, S::Error> {
         let mut v: Vec<u64> = set.iter().copied().collect();
         v.sort_unstable();
         v.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashSet<u64>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<IdSet, D::Error> {
         Vec::<u64>::deserialize(d).map(|v| v.into_iter().collect())
     }
 }

@@ -295,14 +295,6 @@ pub struct FunnelOutput {
     pub conversion: f64,
 }
 
-impl Funnel {
-    pub fn merge(&mut self, other: &Funnel) {
-        self.views += other.views;
-        self.cart_adds += other.cart_adds;
-        self.purchases += other.purchases;
-    }
-}
-
 impl Accumulator for Funnel {
     type Input = ClickType;
     type Output = FunnelOutput;
@@ -314,6 +306,12 @@ impl Accumulator for Funnel {
             ClickType::Purchase => self.purchases += 1,
             ClickType::RemoveFromCart | ClickType::WishlistAdd => {}
         }
+    }
+
+    fn merge(&mut self, other: &Funnel) {
+        self.views += other.views;
+        self.cart_adds += other.cart_adds;
+        self.purchases += other.purchases;
     }
 
     fn finish(&self) -> FunnelOutput {

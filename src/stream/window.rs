@@ -17,15 +17,26 @@
 //! - **on time** when `w < end` (or there is no watermark yet): the window is still open;
 //! - **late** when `end <= w < end + L`: the window is complete by the watermark, but still held
 //!   for stragglers; the event is counted, nothing has been emitted yet;
-//! - **too late** when `w >= end + L`: the window's final result is already out. The event is not
-//!   counted in it but *returned* to the caller ([`Added::too_late`],
-//!   [`Added::is_late_event`]), who writes it to the late-events table and counts it. Nothing is
-//!   dropped silently.
+//! - **too late** when `w >= end + L`: the window's final result is out (or due at the next
+//!   `advance`). The event is not counted in it but *returned* to the caller
+//!   ([`Added::too_late`], [`Added::is_late_event`]), who writes it to the late-events table and
+//!   counts it. Nothing is dropped silently.
 //!
 //! A window's **final result is emitted exactly once**, by [`WindowStore::advance`], when the
 //! watermark reaches `end + L`. Lateness only delays finality: there is one row per window and
 //! key, ever, so downstream exactly-once needs no retractions. Until then the live, partial
-//! state of every open window is available from [`WindowStore::partial`] (the dashboard).
+//! state of every open window is available from [`WindowStore::partial`] (the dashboard). A
+//! window that received no event for a key emits nothing for it.
+//!
+//! # State
+//!
+//! [`WindowStore`] keeps, per key, one [`Accumulator`] per *pane*: the `slide`-long interval
+//! `[p, p + slide)` an event falls in. A window is the merge of its `size / slide` panes, built
+//! when it closes, so an event costs one accumulator update whatever the overlap, and memory
+//! is one accumulator per key and pane, not per window. A pane is dropped when the last window
+//! containing it (the one starting at the pane) is emitted. Tumbling windows are one pane each.
+//! A watermark that makes windows final *freezes* them (merges their panes) before any later
+//! event can touch those panes, which is what keeps W-8 exact for sliding windows.
 //!
 //! # Invariants
 //!
@@ -33,7 +44,8 @@
 //!   starts at a multiple of `slide`.
 //! - **W-7 window count**: tumbling assigns exactly one window, sliding exactly `size / slide`
 //!   (bounded by [`MAX_WINDOWS_PER_EVENT`]), in ascending start order. (Windows that would
-//!   reach past the `i64` range are skipped; that only happens within `size` of year ±292,000.)
+//!   reach past the `i64` range are skipped, and the store counts such an event nowhere and
+//!   says so; that only happens within `size` of year ±292,000.)
 //! - **W-8 classification**: as defined above; an event is counted in exactly the windows it is
 //!   not too late for, and reported too late for the others (a sliding event can be both).
 //! - **W-9 exactly once**: each (window, key) is emitted at most once, and exactly once when the
@@ -41,16 +53,19 @@
 //!   the highest watermark it was given, so a stale watermark cannot reopen a window.
 //! - **W-10 deterministic**: `advance` emits in (end, start, key) order, and a store restored
 //!   from its serialized state mid-stream produces the same outputs as one never interrupted.
-//! - **W-11 bounded state**: after `advance(w)`, no open window has `end + allowed_lateness <= w`;
-//!   a window's state is dropped when it is emitted.
+//! - **W-11 bounded state**: after `advance(w)`, no state is held for a window with
+//!   `end + allowed_lateness <= w`: a pane is dropped with its last window, so a key holds at
+//!   most `(size + allowed_lateness) / slide + 1` panes, and a key without panes nothing.
 
 use super::time::duration_micros;
 use crate::model::Timestamp;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet};
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
+
+mod store;
+
+pub use store::{Added, Closed, WindowStore};
 
 /// The most windows one event may belong to (`size / slide`).
 pub const MAX_WINDOWS_PER_EVENT: i64 = 1_000;
@@ -179,8 +194,9 @@ pub struct Assigned {
 
 impl Assigned {
     fn new(g: Geometry, ts: i64) -> Self {
-        let (ts, size, slide) = (i128::from(ts), i128::from(g.size), i128::from(g.slide));
-        let last = ts.div_euclid(slide) * slide;
+        // Divide in i64 (an i128 division is a slow library call on the hot path), multiply in i128.
+        let last = i128::from(ts.div_euclid(g.slide)) * i128::from(g.slide);
+        let (size, slide) = (i128::from(g.size), i128::from(g.slide));
         Assigned { next: last - size + slide, last, size: g.size, slide: g.slide }
     }
 }
@@ -236,255 +252,10 @@ pub trait Accumulator: Default + Clone + Serialize + DeserializeOwned {
     type Input: ?Sized;
     type Output;
     fn add(&mut self, input: &Self::Input);
+    /// Adds everything `other` has seen, as if its inputs had been added here. Sliding windows
+    /// are kept as `slide`-long panes and merged when they close (see [`WindowStore`]).
+    fn merge(&mut self, other: &Self);
     fn finish(&self) -> Self::Output;
-}
-
-/// What [`WindowStore::add`] did with an event.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[must_use = "events too late for a window must go to the late-events table"]
-pub struct Added {
-    /// Windows the event was counted in.
-    pub updated: u32,
-    /// Of those, windows the watermark had already passed (within the allowed lateness).
-    pub late: u32,
-    /// Windows already final, for which the event came too late (ascending). Empty, and so
-    /// allocation-free, in the common case.
-    pub too_late: Vec<Window>,
-}
-
-impl Added {
-    /// Whether the event belongs in the late-events table: too late for some window, or counted
-    /// in none (too late for all, or so far from 1970 that no window of it fits in `i64`
-    /// microseconds, see W-7).
-    pub fn is_late_event(&self) -> bool {
-        !self.too_late.is_empty() || self.updated == 0
-    }
-}
-
-/// A window's final result.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Closed<K, O> {
-    pub key: K,
-    pub window: Window,
-    pub output: O,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Slot<A> {
-    start: i64,
-    acc: A,
-}
-
-/// Keyed window state: accumulators per (window, key), emitted once each (W-9).
-///
-/// Per event the cost is one ordered-map lookup of the key and a short scan of that key's open
-/// windows; the key is cloned only when it opens a window. Serialize it into the checkpoint.
-#[derive(Clone, Debug)]
-pub struct WindowStore<K, A> {
-    spec: WindowSpec,
-    geometry: Geometry,
-    allowed_lateness: Duration,
-    lateness: i64,
-    /// The highest watermark seen, in microseconds.
-    watermark: Option<i64>,
-    /// Each key's open windows, by ascending start.
-    open: BTreeMap<K, Vec<Slot<A>>>,
-    /// (end, key) of every open window: the closing order.
-    closing: BTreeSet<(i64, K)>,
-}
-
-impl<K: Ord + Clone + Serialize + DeserializeOwned, A: Accumulator> WindowStore<K, A> {
-    pub fn new(spec: WindowSpec, allowed_lateness: Duration) -> Result<Self, WindowError> {
-        let geometry = spec.geometry()?;
-        let lateness = duration_micros(allowed_lateness);
-        Ok(WindowStore {
-            spec,
-            geometry,
-            allowed_lateness,
-            lateness,
-            watermark: None,
-            open: BTreeMap::new(),
-            closing: BTreeSet::new(),
-        })
-    }
-
-    pub fn spec(&self) -> &WindowSpec {
-        &self.spec
-    }
-
-    pub fn allowed_lateness(&self) -> Duration {
-        self.allowed_lateness
-    }
-
-    /// The highest watermark given to `add` or `advance`.
-    pub fn watermark(&self) -> Option<Timestamp> {
-        self.watermark.map(Timestamp::from_micros)
-    }
-
-    /// Open (window, key) pairs: the state held in memory.
-    pub fn len(&self) -> usize {
-        self.closing.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.closing.is_empty()
-    }
-
-    fn raise_watermark(&mut self, watermark: Option<Timestamp>) -> Option<i64> {
-        let given = watermark.map(Timestamp::micros);
-        self.watermark = self.watermark.max(given);
-        self.watermark
-    }
-
-    /// Counts `input`, an event of `key` at `ts`, in each of its windows that is not final yet
-    /// under `watermark` (or a higher one given before), and reports the rest (W-8).
-    pub fn add<Q>(&mut self, key: &Q, ts: Timestamp, input: &A::Input, watermark: Option<Timestamp>) -> Added
-    where
-        K: Borrow<Q>,
-        Q: Ord + ToOwned<Owned = K> + ?Sized,
-    {
-        let wm = self.raise_watermark(watermark);
-        let Geometry { size, slide } = self.geometry;
-        let mut added = Added::default();
-        let mut windows = Assigned::new(self.geometry, ts.micros()).peekable();
-        while let Some(w) = windows.next_if(|w| classify_at(w.end.micros(), wm, self.lateness) == Lateness::TooLate) {
-            added.too_late.push(w);
-        }
-        if windows.peek().is_none() {
-            return added;
-        }
-        if !self.open.contains_key(key) {
-            // A new key: the only place besides a window's opening where the key is cloned.
-            self.open.insert(key.to_owned(), Vec::with_capacity((size / slide) as usize));
-        }
-        let Some(slots) = self.open.get_mut(key) else { return added };
-        let mut i = 0;
-        for w in windows {
-            let start = w.start.micros();
-            while i < slots.len() && slots[i].start < start {
-                i += 1;
-            }
-            if i == slots.len() || slots[i].start != start {
-                slots.insert(i, Slot { start, acc: A::default() });
-                let fresh = self.closing.insert((w.end.micros(), key.to_owned()));
-                debug_assert!(fresh, "W-9 window reopened");
-            }
-            slots[i].acc.add(input);
-            added.updated += 1;
-            if classify_at(w.end.micros(), wm, self.lateness) == Lateness::Late {
-                added.late += 1;
-            }
-        }
-        added
-    }
-
-    /// Emits every window final under `watermark` (`end + allowed_lateness <= watermark`), in
-    /// (end, start, key) order, and drops their state (W-9, W-10, W-11).
-    pub fn advance(&mut self, watermark: Timestamp) -> Vec<Closed<K, A::Output>> {
-        let mut out = Vec::new();
-        self.advance_into(watermark, &mut out);
-        out
-    }
-
-    /// [`advance`](Self::advance), appending to a buffer the caller reuses.
-    pub fn advance_into(&mut self, watermark: Timestamp, out: &mut Vec<Closed<K, A::Output>>) {
-        let Some(wm) = self.raise_watermark(Some(watermark)) else { return };
-        while let Some((end, _)) = self.closing.first() {
-            if end.saturating_add(self.lateness) > wm {
-                break;
-            }
-            let Some((end, key)) = self.closing.pop_first() else { break };
-            let start = end - self.geometry.size;
-            let Some(slots) = self.open.get_mut(&key) else {
-                debug_assert!(false, "W-11 closing index names a key without state");
-                continue;
-            };
-            // Windows of one key close in start order, so this is the first slot.
-            debug_assert_eq!(slots.first().map(|s| s.start), Some(start));
-            let Some(i) = slots.iter().position(|s| s.start == start) else { continue };
-            let slot = slots.remove(i);
-            if slots.is_empty() {
-                self.open.remove(&key);
-            }
-            let window = Window { start: Timestamp::from_micros(start), end: Timestamp::from_micros(end) };
-            out.push(Closed { key, window, output: slot.acc.finish() });
-        }
-        debug_assert!(self.closing.first().is_none_or(|(end, _)| end.saturating_add(self.lateness) > wm), "W-11");
-    }
-
-    /// The open windows and their live state, by key then start (for the dashboard).
-    pub fn partial(&self) -> impl Iterator<Item = (&K, Window, &A)> + '_ {
-        let size = self.geometry.size;
-        self.open.iter().flat_map(move |(key, slots)| {
-            slots.iter().map(move |s| {
-                let window =
-                    Window { start: Timestamp::from_micros(s.start), end: Timestamp::from_micros(s.start + size) };
-                (key, window, &s.acc)
-            })
-        })
-    }
-}
-
-/// The serialized form: settings, watermark, and each key's open windows. The closing index is
-/// rebuilt on load.
-#[derive(Serialize)]
-#[serde(bound = "K: Serialize, A: Serialize")]
-struct SnapshotRef<'a, K, A> {
-    spec: &'a WindowSpec,
-    #[serde(with = "crate::config::duration")]
-    allowed_lateness: Duration,
-    watermark: Option<i64>,
-    #[serde(serialize_with = "as_pairs")]
-    open: &'a BTreeMap<K, Vec<Slot<A>>>,
-}
-
-fn as_pairs<S: Serializer, K: Serialize, V: Serialize>(map: &&BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(map.iter())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Snapshot<K, A> {
-    spec: WindowSpec,
-    #[serde(with = "crate::config::duration")]
-    allowed_lateness: Duration,
-    watermark: Option<i64>,
-    open: Vec<(K, Vec<Slot<A>>)>,
-}
-
-impl<K: Serialize, A: Serialize> Serialize for WindowStore<K, A> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        SnapshotRef {
-            spec: &self.spec,
-            allowed_lateness: self.allowed_lateness,
-            watermark: self.watermark,
-            open: &self.open,
-        }
-        .serialize(s)
-    }
-}
-
-impl<'de, K: Ord + Clone + Serialize + DeserializeOwned, A: Accumulator> Deserialize<'de> for WindowStore<K, A> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let snap = Snapshot::<K, A>::deserialize(d)?;
-        let mut store = WindowStore::new(snap.spec, snap.allowed_lateness).map_err(serde::de::Error::custom)?;
-        store.watermark = snap.watermark;
-        let Geometry { size, slide } = store.geometry;
-        let bad = |what: &str| serde::de::Error::custom(WindowError::State(what.to_string()));
-        for (key, slots) in snap.open {
-            let aligned = slots.iter().all(|s| s.start.rem_euclid(slide) == 0 && s.start.checked_add(size).is_some());
-            if !aligned || slots.windows(2).any(|p| p[0].start >= p[1].start) {
-                return Err(bad("window starts must be aligned to `slide` and ascending per key"));
-            }
-            for s in &slots {
-                store.closing.insert((s.start + size, key.clone()));
-            }
-            if !slots.is_empty() && store.open.insert(key, slots).is_some() {
-                return Err(bad("a key appears twice"));
-            }
-        }
-        Ok(store)
-    }
 }
 
 #[cfg(test)]

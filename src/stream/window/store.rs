@@ -1,0 +1,347 @@
+//! [`WindowStore`]: keyed pane state that emits each window once (see the parent module).
+//!
+//! Per key the store keeps its live panes, sorted by start, and `next`, the start of the key's
+//! next window to emit; one index entry per key, `(end of next window, key)`, gives the closing
+//! order across keys. The rules that make W-8 and W-9 hold:
+//!
+//! - *freeze first*: whenever the watermark rises, every window it makes final is frozen
+//!   (its panes merged, the pane at its start dropped) before anything else happens, so no later
+//!   event can leak into a final window through a shared pane;
+//! - *next is exact*: `next` is the earliest window that holds a live pane and is not frozen.
+//!   An event accepted for windows from `a` on (the earlier ones too late) sets
+//!   `next = min(next, a)`; windows before `a` are final, so none of them can be emitted later
+//!   with this event's pane in it.
+
+use super::{Accumulator, Assigned, Geometry, Lateness, Window, WindowError, WindowSpec, classify_at};
+use crate::model::Timestamp;
+use crate::stream::time::duration_micros;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// What [`WindowStore::add`] did with an event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "events too late for a window must go to the late-events table"]
+pub struct Added {
+    /// Windows the event was counted in.
+    pub updated: u32,
+    /// Of those, windows the watermark had already passed (within the allowed lateness).
+    pub late: u32,
+    /// Windows already final, for which the event came too late (ascending). Empty, and so
+    /// allocation-free, in the common case.
+    pub too_late: Vec<Window>,
+}
+
+impl Added {
+    /// Whether the event belongs in the late-events table: too late for some window, or counted
+    /// in none (too late for all, or so far from 1970 that its windows do not fit in `i64`
+    /// microseconds, see W-7).
+    pub fn is_late_event(&self) -> bool {
+        !self.too_late.is_empty() || self.updated == 0
+    }
+}
+
+/// A window's final result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Closed<K, O> {
+    pub key: K,
+    pub window: Window,
+    pub output: O,
+}
+
+/// One pane's accumulator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Pane<A> {
+    start: i64,
+    acc: A,
+}
+
+/// A key's live panes (non-empty, ascending) and the start of its next window to emit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct KeyState<A> {
+    next: i64,
+    panes: Vec<Pane<A>>,
+}
+
+/// A final window not yet returned by `advance`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Frozen<K, A> {
+    start: i64,
+    key: K,
+    acc: A,
+}
+
+/// Keyed window state: one accumulator per key and pane, each (window, key) emitted once (W-9).
+///
+/// Per event: one ordered-map lookup of the key and a scan of its few panes from the newest;
+/// the key is cloned only when it is new or opens an earlier pane. Serialize it into the
+/// checkpoint; restoring gives a store that behaves identically (W-10).
+#[derive(Clone, Debug)]
+pub struct WindowStore<K, A> {
+    spec: WindowSpec,
+    geometry: Geometry,
+    allowed_lateness: Duration,
+    lateness: i64,
+    /// The highest watermark seen, in microseconds.
+    watermark: Option<i64>,
+    keys: BTreeMap<K, KeyState<A>>,
+    /// (end of the key's next window, key), one per key in `keys`.
+    due: BTreeSet<(i64, K)>,
+    /// In (end, key) order.
+    frozen: Vec<Frozen<K, A>>,
+}
+
+impl<K: Ord + Clone + Serialize + DeserializeOwned, A: Accumulator> WindowStore<K, A> {
+    pub fn new(spec: WindowSpec, allowed_lateness: Duration) -> Result<Self, WindowError> {
+        let geometry = spec.geometry()?;
+        Ok(WindowStore {
+            spec,
+            geometry,
+            allowed_lateness,
+            lateness: duration_micros(allowed_lateness),
+            watermark: None,
+            keys: BTreeMap::new(),
+            due: BTreeSet::new(),
+            frozen: Vec::new(),
+        })
+    }
+
+    pub fn spec(&self) -> &WindowSpec {
+        &self.spec
+    }
+
+    pub fn allowed_lateness(&self) -> Duration {
+        self.allowed_lateness
+    }
+
+    /// The highest watermark given to `add` or `advance`.
+    pub fn watermark(&self) -> Option<Timestamp> {
+        self.watermark.map(Timestamp::from_micros)
+    }
+
+    /// Accumulators held: one per key and live pane, plus final windows awaiting `advance`.
+    pub fn len(&self) -> usize {
+        self.keys.values().map(|k| k.panes.len()).sum::<usize>() + self.frozen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.frozen.is_empty()
+    }
+
+    /// Raises the watermark to `watermark` if higher, freezing what that makes final.
+    fn raise(&mut self, watermark: Option<Timestamp>) -> Option<i64> {
+        let given = watermark.map(Timestamp::micros);
+        if given > self.watermark {
+            self.watermark = given;
+            self.freeze();
+        }
+        self.watermark
+    }
+
+    /// Counts `input`, an event of `key` at `ts`, in each of its windows that is not final under
+    /// `watermark` (or a higher one given before), and reports the others (W-8).
+    pub fn add<Q>(&mut self, key: &Q, ts: Timestamp, input: &A::Input, watermark: Option<Timestamp>) -> Added
+    where
+        K: Borrow<Q>,
+        Q: Ord + ToOwned<Owned = K> + ?Sized,
+    {
+        let wm = self.raise(watermark);
+        let Geometry { size, slide } = self.geometry;
+        let mut added = Added::default();
+        let windows = Assigned::new(self.geometry, ts.micros());
+        let pane = windows.last;
+        if windows.next < i128::from(i64::MIN) || pane + i128::from(size) > i128::from(i64::MAX) {
+            return added; // W-7: not representable, counted nowhere
+        }
+        let (pane, mut first) = (pane as i64, None);
+        for w in windows {
+            match classify_at(w.end.micros(), wm, self.lateness) {
+                Lateness::TooLate => added.too_late.push(w),
+                lateness => {
+                    first = first.or(Some(w.start.micros()));
+                    added.updated += 1;
+                    added.late += u32::from(lateness == Lateness::Late);
+                }
+            }
+        }
+        let Some(first) = first else { return added };
+        match self.keys.get_mut(key) {
+            Some(state) => {
+                let panes = &mut state.panes;
+                let at = panes.iter().rposition(|p| p.start <= pane).map_or(0, |i| i + 1);
+                if at > 0 && panes[at - 1].start == pane {
+                    panes[at - 1].acc.add(input);
+                } else {
+                    let mut acc = A::default();
+                    acc.add(input);
+                    panes.insert(at, Pane { start: pane, acc });
+                }
+                if first < state.next {
+                    // An earlier pane: its windows close before the key's next one did.
+                    self.due.remove(&(state.next + size, key.to_owned()));
+                    state.next = first;
+                    self.due.insert((first + size, key.to_owned()));
+                }
+            }
+            None => {
+                let mut acc = A::default();
+                acc.add(input);
+                let mut panes = Vec::with_capacity((size / slide) as usize + 1);
+                panes.push(Pane { start: pane, acc });
+                self.keys.insert(key.to_owned(), KeyState { next: first, panes });
+                self.due.insert((first + size, key.to_owned()));
+            }
+        }
+        added
+    }
+
+    /// Freezes every window final under the store's watermark, in (end, key) order.
+    fn freeze(&mut self) {
+        let Some(wm) = self.watermark else { return };
+        let Geometry { size, slide } = self.geometry;
+        while self.due.first().is_some_and(|(end, _)| end.saturating_add(self.lateness) <= wm) {
+            let Some((end, key)) = self.due.pop_first() else { break };
+            let start = end - size;
+            let Some(state) = self.keys.get_mut(&key) else {
+                debug_assert!(false, "W-9 an index entry without state");
+                continue;
+            };
+            // Panes before `start` went with earlier windows, so the window's panes lead.
+            debug_assert!(state.panes.first().is_some_and(|p| p.start >= start && p.start < end), "W-9");
+            let mut acc = if state.panes.first().is_some_and(|p| p.start == start) {
+                state.panes.remove(0).acc // its last window: no copy needed
+            } else {
+                A::default()
+            };
+            for p in state.panes.iter().take_while(|p| p.start < end) {
+                acc.merge(&p.acc);
+            }
+            match state.panes.first() {
+                Some(p) => {
+                    state.next = (p.start - (size - slide)).max(start + slide);
+                    self.due.insert((state.next + size, key.clone()));
+                }
+                None => {
+                    self.keys.remove(&key);
+                }
+            }
+            self.frozen.push(Frozen { start, key, acc });
+        }
+    }
+
+    /// Emits every window final under `watermark` (`end + allowed_lateness <= watermark`), in
+    /// (end, start, key) order, and drops their state (W-9, W-10, W-11).
+    pub fn advance(&mut self, watermark: Timestamp) -> Vec<Closed<K, A::Output>> {
+        let mut out = Vec::new();
+        self.advance_into(watermark, &mut out);
+        out
+    }
+
+    /// [`advance`](Self::advance), appending to a buffer the caller reuses.
+    pub fn advance_into(&mut self, watermark: Timestamp, out: &mut Vec<Closed<K, A::Output>>) {
+        self.raise(Some(watermark));
+        let size = self.geometry.size;
+        out.extend(self.frozen.drain(..).map(|f| Closed {
+            key: f.key,
+            window: window(f.start, size),
+            output: f.acc.finish(),
+        }));
+        debug_assert!(
+            self.watermark.is_none_or(|wm| self.keys.values().all(|k| k.panes[0].start + size + self.lateness > wm)),
+            "W-11 state held for a final window"
+        );
+    }
+
+    /// The live state of every window not emitted yet, by key and start (then any frozen ones):
+    /// merged from panes on demand, so meant for the dashboard, not per event.
+    pub fn partial(&self) -> impl Iterator<Item = (&K, Window, A)> + '_ {
+        let Geometry { size, slide } = self.geometry;
+        let open = self.keys.iter().flat_map(move |(key, state)| {
+            let last = state.panes.last().map_or(state.next, |p| p.start);
+            let starts = (0..).map(move |i| state.next + i * slide).take_while(move |s| *s <= last);
+            starts.filter_map(move |s| {
+                let mut inside = state.panes.iter().filter(|p| p.start >= s && p.start < s + size).peekable();
+                inside.peek()?;
+                let mut acc = A::default();
+                inside.for_each(|p| acc.merge(&p.acc));
+                Some((key, window(s, size), acc))
+            })
+        });
+        open.chain(self.frozen.iter().map(move |f| (&f.key, window(f.start, size), f.acc.clone())))
+    }
+}
+
+fn window(start: i64, size: i64) -> Window {
+    Window { start: Timestamp::from_micros(start), end: Timestamp::from_micros(start + size) }
+}
+
+/// The serialized form: settings, watermark, each key's state, frozen windows. The closing
+/// index is rebuilt on load.
+#[derive(Serialize)]
+#[serde(bound = "K: Serialize, A: Serialize")]
+struct SnapshotRef<'a, K, A> {
+    spec: &'a WindowSpec,
+    #[serde(with = "crate::config::duration")]
+    allowed_lateness: Duration,
+    watermark: Option<i64>,
+    #[serde(serialize_with = "as_pairs")]
+    keys: &'a BTreeMap<K, KeyState<A>>,
+    frozen: &'a [Frozen<K, A>],
+}
+
+fn as_pairs<S: Serializer, K: Serialize, V: Serialize>(map: &&BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(map.iter())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Snapshot<K, A> {
+    spec: WindowSpec,
+    #[serde(with = "crate::config::duration")]
+    allowed_lateness: Duration,
+    watermark: Option<i64>,
+    keys: Vec<(K, KeyState<A>)>,
+    frozen: Vec<Frozen<K, A>>,
+}
+
+impl<K: Serialize, A: Serialize> Serialize for WindowStore<K, A> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (spec, allowed_lateness, watermark) = (&self.spec, self.allowed_lateness, self.watermark);
+        SnapshotRef { spec, allowed_lateness, watermark, keys: &self.keys, frozen: &self.frozen }.serialize(s)
+    }
+}
+
+impl<'de, K: Ord + Clone + Serialize + DeserializeOwned, A: Accumulator> Deserialize<'de> for WindowStore<K, A> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let snap = Snapshot::<K, A>::deserialize(d)?;
+        let mut store = WindowStore::new(snap.spec, snap.allowed_lateness).map_err(serde::de::Error::custom)?;
+        store.watermark = snap.watermark;
+        let Geometry { size, slide } = store.geometry;
+        let bad = |what: &str| serde::de::Error::custom(WindowError::State(what.to_string()));
+        let aligned = |start: i64| start.rem_euclid(slide) == 0 && start.checked_add(size).is_some();
+        for (key, state) in snap.keys {
+            let first = state.panes.first().map_or(i64::MIN, |p| p.start);
+            if state.panes.is_empty()
+                || !aligned(state.next)
+                || !state.panes.iter().all(|p| aligned(p.start))
+                || state.panes.windows(2).any(|p| p[0].start >= p[1].start)
+                || !(first.saturating_sub(size) < state.next && state.next <= first)
+            {
+                return Err(bad("panes must be aligned to `slide`, ascending, and inside the next window"));
+            }
+            store.due.insert((state.next + size, key.clone()));
+            if store.keys.insert(key, state).is_some() {
+                return Err(bad("a key appears twice"));
+            }
+        }
+        if !snap.frozen.iter().all(|f| aligned(f.start))
+            || snap.frozen.windows(2).any(|f| (f[0].start, &f[0].key) >= (f[1].start, &f[1].key))
+        {
+            return Err(bad("frozen windows must be aligned and in (end, key) order"));
+        }
+        store.frozen = snap.frozen;
+        Ok(store)
+    }
+}
