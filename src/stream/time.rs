@@ -213,21 +213,6 @@ impl Watermarks {
     }
 }
 
-/// Serde for a [`Timestamp`] as integer microseconds: exact for every value, including
-/// [`END_OF_TIME`], where the RFC 3339 text form is not. Used for checkpointed state.
-pub mod micros {
-    use crate::model::Timestamp;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_i64(t.micros())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-        i64::deserialize(d).map(Timestamp::from_micros)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

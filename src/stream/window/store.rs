@@ -220,7 +220,7 @@ impl<K: Ord + Clone + Serialize + DeserializeOwned, A: Accumulator> WindowStore<
             }
             match state.panes.first() {
                 Some(p) => {
-                    state.next = (p.start - (size - slide)).max(start + slide);
+                    state.next = p.start.saturating_sub(size - slide).max(start + slide);
                     self.due.insert((state.next + size, key.clone()));
                 }
                 None => {
