@@ -38,6 +38,7 @@ use crate::model::geo::{CITIES, City, city_by_location, haversine_km};
 use crate::model::{MICROS_PER_SECOND, Transaction};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 /// The highest speed reported, in km/h: what a jump between two places at the same instant gives.
@@ -129,8 +130,29 @@ impl<'a> Location<'a> {
 
 /// The reference city spelled exactly `location`.
 fn exact_city(location: &str) -> Option<&'static City> {
-    static BY_LOCATION: OnceLock<HashMap<&'static str, &'static City>> = OnceLock::new();
+    // A fixed table: a fast unkeyed hash is safe here (lookups cannot change its shape).
+    type Table = HashMap<&'static str, &'static City, BuildHasherDefault<Fnv>>;
+    static BY_LOCATION: OnceLock<Table> = OnceLock::new();
     BY_LOCATION.get_or_init(|| CITIES.iter().map(|c| (c.location, c)).collect()).get(location).copied()
+}
+
+/// FNV-1a, for the fixed city table.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// Whether `hour` (0-23) is in the night `[start, end)`, wrapping past midnight when start > end.

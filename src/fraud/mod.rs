@@ -84,6 +84,8 @@ pub struct FraudConfig {
     /// Countries (names or ISO-3166 alpha-2 codes, any case) that score
     /// `points.high_risk_country`. Default: the countries of the high-risk cities of the reference
     /// geography (`model::geo`); list more to add them.
+    /// Entries are trimmed when read.
+    #[serde(deserialize_with = "trimmed")]
     pub high_risk_countries: Vec<String>,
     /// First hour (UTC, 0-23) of the night rule. Default 23: 23:00:00 is night.
     pub night_start_hour: u32,
@@ -177,8 +179,10 @@ impl FraudConfig {
                 "fraud.amount_bands = {bands:?}: use four positive, strictly increasing bounds such as [10, 100, 500, 5000]"
             ));
         }
-        if let Some(bad) = self.high_risk_countries.iter().find(|c| c.trim().is_empty()) {
-            problems.push(format!("fraud.high_risk_countries contains {bad:?}: use country names or ISO codes"));
+        if let Some(bad) = self.high_risk_countries.iter().find(|c| c.trim().is_empty() || c.trim() != c.as_str()) {
+            problems.push(format!(
+                "fraud.high_risk_countries contains {bad:?}: use country names or ISO codes without surrounding spaces"
+            ));
         }
         for (name, hour) in [("night_start_hour", self.night_start_hour), ("night_end_hour", self.night_end_hour)] {
             if hour > 23 {
@@ -294,13 +298,18 @@ impl FraudConfig {
 
     /// Whether the list holds `text`, or the reference country's `(name, iso)`.
     pub(crate) fn lists_country(&self, text: &str, known: Option<(&str, &str)>) -> bool {
+        // Entries are trimmed when read (and `check` refuses untrimmed ones): no trimming per event.
         self.high_risk_countries.iter().any(|listed| {
-            let listed = listed.trim();
             listed.eq_ignore_ascii_case(text)
                 || known
                     .is_some_and(|(name, iso)| listed.eq_ignore_ascii_case(name) || listed.eq_ignore_ascii_case(iso))
         })
     }
+}
+
+fn trimmed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let list = Vec::<String>::deserialize(d)?;
+    Ok(list.into_iter().map(|c| c.trim().to_string()).collect())
 }
 
 /// Removes, and reports, the keys of `value` that `reference` (the serialized defaults) lacks.
@@ -394,8 +403,10 @@ mod tests {
             c,
             FraudConfig { points: RulePoints { new_device: 0, ..RulePoints::default() }, ..Default::default() }
         );
-        let wrapped = FraudConfig::from_toml_str("[fraud]\nalert_level = \"MEDIUM\"\n").unwrap();
+        let wrapped =
+            FraudConfig::from_toml_str("[fraud]\nalert_level = \"MEDIUM\"\nhigh_risk_countries = [\" NG \"]").unwrap();
         assert_eq!(wrapped.alert_level, RiskLevel::Medium);
+        assert_eq!(wrapped.high_risk_countries, ["NG"]);
         assert_eq!(FraudConfig::from_toml_str("").unwrap(), FraudConfig::default());
     }
 
