@@ -21,27 +21,33 @@ pub enum RawField<'a> {
 /// serde_json (as a `RawValue`) or by the scanner in `model::json`, which accepts nothing
 /// serde_json would refuse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct JsonValue<'a>(&'a str);
+pub struct JsonValue<'a> {
+    text: &'a str,
+    /// A string the scanner saw has no escapes, so its inside can be borrowed as it is.
+    unescaped: bool,
+}
 
 impl<'a> JsonValue<'a> {
-    /// `text` must be exactly one valid JSON value.
-    pub(crate) fn new(text: &'a str) -> Self {
-        JsonValue(text)
+    /// `text` must be exactly one valid JSON value; `unescaped` says that it is a string known
+    /// to hold no backslash (`false` when not known).
+    pub(crate) fn new(text: &'a str, unescaped: bool) -> Self {
+        debug_assert!(!unescaped || (text.starts_with('"') && !text.contains('\\')));
+        JsonValue { text, unescaped }
     }
 
     pub fn get(self) -> &'a str {
-        self.0
+        self.text
     }
 
     /// `None` for JSON `null`, which reads as an absent field.
     pub(crate) fn non_null(self) -> Option<Self> {
-        (self.0 != "null").then_some(self)
+        (self.text != "null").then_some(self)
     }
 }
 
 impl<'de: 'a, 'a> serde::Deserialize<'de> for JsonValue<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        <&'de RawValue>::deserialize(deserializer).map(|raw| JsonValue(raw.get()))
+        <&'de RawValue>::deserialize(deserializer).map(|raw| JsonValue::new(raw.get(), false))
     }
 }
 
@@ -159,7 +165,7 @@ impl<'a> RawField<'a> {
                 }
                 // Fast path: no escapes, borrow the text between the quotes.
                 let inner = &text[1..text.len() - 1];
-                if !inner.contains('\\') {
+                if raw.unescaped || !inner.contains('\\') {
                     return Ok(Cow::Borrowed(inner));
                 }
                 serde_json::from_str::<String>(text)

@@ -12,7 +12,7 @@
 //!   values, escaped keys, duplicate fields, any syntax error) makes it give up, and the caller
 //!   then takes the serde_json path, which decides and words the error. It never rejects.
 
-use super::{Timestamp, UserId};
+use super::{JsonValue, Timestamp, UserId};
 use std::io::Write as _;
 use std::net::IpAddr;
 
@@ -243,14 +243,14 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The end of the string whose opening quote is at `start`.
+/// The end of the string whose opening quote is at `start`, and whether it has no escapes.
 #[inline]
-fn scan_string(b: &[u8], start: usize) -> Option<usize> {
+fn scan_string(b: &[u8], start: usize) -> Option<(usize, bool)> {
     let mut i = start + 1;
     loop {
         let at = find_special(b, i)?;
         match b[at] {
-            b'"' => return Some(at + 1),
+            b'"' => return Some((at + 1, i == start + 1)),
             b'\\' => match b.get(at + 1)? {
                 b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i = at + 2,
                 // Any four hex digits: whether they make a valid code point is for whoever
@@ -300,26 +300,31 @@ fn scan_number(b: &[u8], start: usize) -> Option<usize> {
     (!b.get(i).is_some_and(u8::is_ascii_digit)).then_some(i)
 }
 
-/// The end of the scalar value starting at `start`; `None` for nested values and errors.
+/// The end of the scalar value starting at `start`, and whether it is a string without escapes;
+/// `None` for nested values and errors.
 #[inline]
-fn scan_scalar(b: &[u8], start: usize) -> Option<usize> {
+fn scan_scalar(b: &[u8], start: usize) -> Option<(usize, bool)> {
     let literal = |word: &[u8]| b.get(start..start + word.len()).filter(|w| *w == word).map(|_| start + word.len());
-    match b.get(start)? {
-        b'"' => scan_string(b, start),
+    let end = match b.get(start)? {
+        b'"' => return scan_string(b, start),
         b'-' | b'0'..=b'9' => scan_number(b, start),
         b't' => literal(b"true"),
         b'f' => literal(b"false"),
         b'n' => literal(b"null"),
         _ => None,
-    }
+    };
+    end.map(|end| (end, false))
 }
 
 /// Reads `text` as one flat JSON object, calling `member(key, value)` for each member in order
-/// with the key's text (between its quotes) and the value's exact JSON text (`null` included).
+/// with the key's text (between its quotes) and the value (`null` included).
 ///
 /// `None` when the object is not one this scanner handles, or when `member` returns `None`; the
 /// caller then decodes with serde_json. `Some` only for text serde_json accepts as well.
-pub(crate) fn scan_object<'a>(text: &'a str, mut member: impl FnMut(&'a str, &'a str) -> Option<()>) -> Option<()> {
+pub(crate) fn scan_object<'a>(
+    text: &'a str,
+    mut member: impl FnMut(&'a str, JsonValue<'a>) -> Option<()>,
+) -> Option<()> {
     let b = text.as_bytes();
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
@@ -344,8 +349,8 @@ pub(crate) fn scan_object<'a>(text: &'a str, mut member: impl FnMut(&'a str, &'a
                 return None;
             }
             let start = skip_ws(b, i + 1);
-            let end = scan_scalar(b, start)?;
-            member(key, text.get(start..end)?)?;
+            let (end, unescaped) = scan_scalar(b, start)?;
+            member(key, JsonValue::new(text.get(start..end)?, unescaped))?;
             i = skip_ws(b, end);
             match b.get(i) {
                 Some(b',') => i = skip_ws(b, i + 1),

@@ -268,7 +268,7 @@ fn split_members<'a, R: RawEvent<'a>>(text: &'a str) -> Result<R, DecodeError> {
         // A repeated field is an error; serde_json says so.
         Some(Some(_)) => None,
         Some(slot) => {
-            *slot = Some(JsonValue::new(value));
+            *slot = Some(value);
             Some(())
         }
     });
