@@ -296,8 +296,10 @@ pub(crate) fn build<'a>(get: impl Fn(&'static str) -> Option<RawField<'a>>, v: &
 }
 
 fn check_location(location: &str) -> FieldResult<()> {
-    match location.rsplit_once(',') {
-        Some((city, country)) if !is_blank(city) && !is_blank(country) => Ok(()),
+    // The last comma, found from the end: the country is short.
+    let comma = location.bytes().rposition(|b| b == b',');
+    match comma.map(|at| location.split_at(at)) {
+        Some((city, country)) if !is_blank(city) && !is_blank(&country[1..]) => Ok(()),
         _ => err("location", Problem::Invalid(format!("{location:?} is not \"City, Country\""))),
     }
 }
