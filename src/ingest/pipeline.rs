@@ -296,7 +296,7 @@ fn decode_chunk(chunk: &Chunk, ctx: &DecodeContext, parser: &mut RowParser) -> B
 
 /// Appends an event; `Err(size)` when its encoding is larger than a record may be.
 fn push_event(batch: &mut Batch, event: &Event, limit: usize) -> Result<(), usize> {
-    batch.buf.extend_from_slice(&event.key());
+    event.write_key(&mut batch.buf);
     let key_end = batch.buf.len();
     event.encode(&mut batch.buf);
     let size = batch.buf.len() - key_end;

@@ -23,6 +23,15 @@ pub(crate) const PROBE_BYTES: usize = 8 << 20;
 const CHUNK_LINES: usize = 1024;
 const CHUNK_BYTES: usize = 512 * 1024;
 
+/// An empty chunk with room for a full one (plus a typical last line), so that filling it does
+/// not reallocate and copy.
+fn empty_chunk(seq: u64) -> Chunk {
+    let mut chunk = Chunk::new(seq);
+    chunk.data.reserve(CHUNK_BYTES + 16 * 1024);
+    chunk.lines.reserve(CHUNK_LINES);
+    chunk
+}
+
 /// What the reader found: the file's hash and size as read, and its schema.
 pub(crate) struct ReadEnd {
     pub sha256: String,
@@ -54,7 +63,7 @@ impl Chunker<'_> {
     /// Hands the current chunk on (or holds it while the schema is unknown).
     fn emit(&mut self, read_to: u64) -> Result<(), ReadError> {
         let seq = self.next_seq;
-        let chunk = std::mem::replace(&mut self.current, Chunk::new(seq + 1));
+        let chunk = std::mem::replace(&mut self.current, empty_chunk(seq + 1));
         self.next_seq += 1;
         let mut chunk = chunk;
         chunk.read_to = read_to;
@@ -85,7 +94,7 @@ pub(crate) fn read_file(
     tx: &SyncSender<Chunk>,
 ) -> Result<ReadEnd, ReadError> {
     let mut lines = LineReader::new(file);
-    let mut chunker = Chunker { tx, decode: None, held: Vec::new(), current: Chunk::new(0), next_seq: 0 };
+    let mut chunker = Chunker { tx, decode: None, held: Vec::new(), current: empty_chunk(0), next_seq: 0 };
     let interrupted = |lines: &LineReader<File>, source| {
         ReadError::File(IngestError::ReadInterrupted { path: path.to_path_buf(), position: lines.position(), source })
     };

@@ -1,9 +1,9 @@
 //! `ClickEvent`: one step of a shopping session (seed 002's clickstream schema).
 
-use super::fields::{FieldResult, RawField, Vocabulary, vocabulary};
+use super::fields::{FieldResult, JsonValue, RawField, Vocabulary, vocabulary};
+use super::json::{Object, key};
 use super::{FieldError, Problem, Timestamp, UserId, Validator};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use std::net::IpAddr;
 
 vocabulary! {
@@ -62,36 +62,59 @@ impl ClickEvent {
     pub fn key(&self) -> Vec<u8> {
         self.session_id.as_bytes().to_vec()
     }
+
+    /// Appends [`ClickEvent::key`] to `out`.
+    pub fn write_key(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.session_id.as_bytes());
+    }
+
+    /// Appends the bus encoding: byte for byte `model::encode` (serde_json) of this value.
+    pub(crate) fn encode_json(&self, out: &mut Vec<u8>) {
+        let mut o = Object::begin(out, super::ENCODING_VERSION);
+        o.str(key!("event_id"), &self.event_id);
+        o.user_id(key!("user_id"), &self.user_id);
+        o.str(key!("session_id"), &self.session_id);
+        o.plain(key!("event_type"), self.event_type.as_str());
+        o.timestamp(key!("event_timestamp"), self.event_timestamp);
+        o.opt_str(key!("product_id"), self.product_id.as_deref());
+        o.opt_str(key!("category"), self.category.as_deref());
+        o.opt_f64(key!("price"), self.price);
+        o.opt_u32(key!("quantity"), self.quantity);
+        o.opt_str(key!("page_url"), self.page_url.as_deref());
+        o.opt_str(key!("user_agent"), self.user_agent.as_deref());
+        o.opt_ip(key!("ip_address"), self.ip_address);
+        o.end();
+    }
 }
 
 #[derive(serde::Deserialize, Default)]
 pub(crate) struct RawClick<'a> {
     #[serde(borrow)]
-    pub v: Option<&'a RawValue>,
+    pub v: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub event_id: Option<&'a RawValue>,
+    pub event_id: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub user_id: Option<&'a RawValue>,
+    pub user_id: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub session_id: Option<&'a RawValue>,
+    pub session_id: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub event_type: Option<&'a RawValue>,
+    pub event_type: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub event_timestamp: Option<&'a RawValue>,
+    pub event_timestamp: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub product_id: Option<&'a RawValue>,
+    pub product_id: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub category: Option<&'a RawValue>,
+    pub category: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub price: Option<&'a RawValue>,
+    pub price: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub quantity: Option<&'a RawValue>,
+    pub quantity: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub page_url: Option<&'a RawValue>,
+    pub page_url: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub user_agent: Option<&'a RawValue>,
+    pub user_agent: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub ip_address: Option<&'a RawValue>,
+    pub ip_address: Option<JsonValue<'a>>,
 }
 
 impl<'a> RawClick<'a> {
@@ -111,7 +134,32 @@ impl<'a> RawClick<'a> {
             "ip_address" => self.ip_address,
             _ => None,
         };
-        raw.map(RawField::Json)
+        raw.and_then(JsonValue::non_null).map(RawField::Json)
+    }
+}
+
+impl<'a> super::RawEvent<'a> for RawClick<'a> {
+    fn slot(&mut self, key: &str) -> Option<&mut Option<JsonValue<'a>>> {
+        Some(match key {
+            "v" => &mut self.v,
+            "event_id" => &mut self.event_id,
+            "user_id" => &mut self.user_id,
+            "session_id" => &mut self.session_id,
+            "event_type" => &mut self.event_type,
+            "event_timestamp" => &mut self.event_timestamp,
+            "product_id" => &mut self.product_id,
+            "category" => &mut self.category,
+            "price" => &mut self.price,
+            "quantity" => &mut self.quantity,
+            "page_url" => &mut self.page_url,
+            "user_agent" => &mut self.user_agent,
+            "ip_address" => &mut self.ip_address,
+            _ => return None,
+        })
+    }
+
+    fn version(&self) -> Option<JsonValue<'a>> {
+        self.v.and_then(JsonValue::non_null)
     }
 }
 

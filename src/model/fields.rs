@@ -13,8 +13,42 @@ use std::fmt;
 /// One field's value as it arrived.
 #[derive(Clone, Copy, Debug)]
 pub enum RawField<'a> {
-    Json(&'a RawValue),
+    Json(JsonValue<'a>),
     Text(&'a str),
+}
+
+/// The text of one JSON value exactly as it arrived, known to be valid JSON: made only by
+/// serde_json (as a `RawValue`) or by the scanner in `model::json`, which accepts nothing
+/// serde_json would refuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JsonValue<'a> {
+    text: &'a str,
+    /// A string the scanner saw has no escapes, so its inside can be borrowed as it is.
+    unescaped: bool,
+}
+
+impl<'a> JsonValue<'a> {
+    /// `text` must be exactly one valid JSON value; `unescaped` says that it is a string known
+    /// to hold no backslash (`false` when not known).
+    pub(crate) fn new(text: &'a str, unescaped: bool) -> Self {
+        debug_assert!(!unescaped || (text.starts_with('"') && !text.contains('\\')));
+        JsonValue { text, unescaped }
+    }
+
+    pub fn get(self) -> &'a str {
+        self.text
+    }
+
+    /// `None` for JSON `null`, which reads as an absent field.
+    pub(crate) fn non_null(self) -> Option<Self> {
+        (self.text != "null").then_some(self)
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for JsonValue<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <&'de RawValue>::deserialize(deserializer).map(|raw| JsonValue::new(raw.get(), false))
+    }
 }
 
 /// Why a field was refused.
@@ -80,11 +114,16 @@ pub struct FieldError {
 
 pub type FieldResult<T> = Result<T, FieldError>;
 
+/// `s.trim().is_empty()`, stopping at the first non-blank character.
+pub(crate) fn is_blank(s: &str) -> bool {
+    s.chars().all(char::is_whitespace)
+}
+
 pub(crate) fn err<T>(field: &'static str, problem: Problem) -> FieldResult<T> {
     Err(FieldError { field, problem })
 }
 
-fn json_kind(raw: &RawValue) -> &'static str {
+fn json_kind(raw: JsonValue<'_>) -> &'static str {
     match raw.get().as_bytes().first() {
         Some(b'"') => "a string",
         Some(b'{') => "an object",
@@ -126,7 +165,7 @@ impl<'a> RawField<'a> {
                 }
                 // Fast path: no escapes, borrow the text between the quotes.
                 let inner = &text[1..text.len() - 1];
-                if !inner.contains('\\') {
+                if raw.unescaped || !inner.contains('\\') {
                     return Ok(Cow::Borrowed(inner));
                 }
                 serde_json::from_str::<String>(text)
@@ -139,7 +178,7 @@ impl<'a> RawField<'a> {
     /// A non-empty string.
     pub fn text(self, field: &'static str) -> FieldResult<String> {
         let s = self.string(field)?;
-        if s.trim().is_empty() {
+        if is_blank(&s) {
             return err(field, Problem::Invalid("must not be empty".into()));
         }
         Ok(s.into_owned())
@@ -314,19 +353,19 @@ pub(crate) use vocabulary;
 mod tests {
     use super::*;
 
-    fn json(text: &str) -> Box<RawValue> {
-        RawValue::from_string(text.to_string()).unwrap()
+    fn json(text: &str) -> JsonValue<'_> {
+        serde_json::from_str::<JsonValue<'_>>(text).unwrap()
     }
 
     #[test]
     fn json_types_are_strict_and_named() {
         let s = json("\"12.5\"");
-        let e = RawField::Json(&s).number("amount").unwrap_err();
+        let e = RawField::Json(s).number("amount").unwrap_err();
         assert_eq!(e.to_string(), "field `amount` expected a number, found a string");
         let n = json("-3");
-        assert_eq!(RawField::Json(&n).non_negative("amount").unwrap_err().problem.reason(), "negative_value");
+        assert_eq!(RawField::Json(n).non_negative("amount").unwrap_err().problem.reason(), "negative_value");
         let f = json("2.5");
-        assert_eq!(RawField::Json(&f).count("quantity").unwrap_err().problem.reason(), "wrong_type");
+        assert_eq!(RawField::Json(f).count("quantity").unwrap_err().problem.reason(), "wrong_type");
     }
 
     #[test]
@@ -341,6 +380,6 @@ mod tests {
     #[test]
     fn escaped_strings_are_unescaped() {
         let s = json(r#""Caf\u00e9 \"Le Monde\"""#);
-        assert_eq!(RawField::Json(&s).string("merchant").unwrap(), "Café \"Le Monde\"");
+        assert_eq!(RawField::Json(s).string("merchant").unwrap(), "Café \"Le Monde\"");
     }
 }

@@ -77,6 +77,18 @@ impl Timestamp {
         }
     }
 
+    /// Appends the bus form, a JSON string as `Serialize` writes it.
+    pub(crate) fn write_json(self, out: &mut Vec<u8>) {
+        match self.rfc3339_bytes() {
+            Some(buf) => {
+                out.push(b'"');
+                out.extend_from_slice(&buf);
+                out.push(b'"');
+            }
+            None => super::json::write_str(out, &self.to_string()),
+        }
+    }
+
     /// The RFC 3339 form in a fixed buffer, for years 0 to 9999.
     fn rfc3339_bytes(self) -> Option<[u8; 27]> {
         let days = self.days_since_epoch();

@@ -1,9 +1,9 @@
 //! `Transaction`: one payment, in the schema of seed 003 plus the optional e-commerce fields.
 
-use super::fields::{FieldResult, RawField, Vocabulary, err, vocabulary};
+use super::fields::{FieldResult, JsonValue, RawField, Vocabulary, err, is_blank, vocabulary};
+use super::json::{Object, key};
 use super::{Problem, Timestamp, UserId, Validator};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use std::net::IpAddr;
 
 vocabulary! {
@@ -105,7 +105,45 @@ impl Transaction {
 
     /// The bus key: the customer, so that one customer's events stay in one partition.
     pub fn key(&self) -> Vec<u8> {
-        self.user_id.to_string().into_bytes()
+        let mut key = Vec::new();
+        self.write_key(&mut key);
+        key
+    }
+
+    /// Appends [`Transaction::key`] to `out`.
+    pub fn write_key(&self, out: &mut Vec<u8>) {
+        match &self.user_id {
+            UserId::Int(id) => out.extend_from_slice(itoa::Buffer::new().format(*id).as_bytes()),
+            UserId::Str(id) => out.extend_from_slice(id.as_bytes()),
+        }
+    }
+
+    /// Appends the bus encoding: byte for byte `model::encode` (serde_json) of this value.
+    pub(crate) fn encode_json(&self, out: &mut Vec<u8>) {
+        let mut o = Object::begin(out, super::ENCODING_VERSION);
+        o.str(key!("transaction_id"), &self.transaction_id);
+        o.user_id(key!("user_id"), &self.user_id);
+        o.f64(key!("amount"), self.amount);
+        o.str(key!("merchant"), &self.merchant);
+        o.timestamp(key!("timestamp"), self.timestamp);
+        o.opt_bool(key!("is_fraud"), self.is_fraud);
+        o.plain(key!("payment_method"), self.payment_method.as_str());
+        o.str(key!("location"), &self.location);
+        o.str(key!("device_id"), &self.device_id);
+        o.opt_str(key!("product_id"), self.product_id.as_deref());
+        o.opt_str(key!("category"), self.category.as_deref());
+        o.opt_u32(key!("quantity"), self.quantity);
+        o.str(key!("currency"), &self.currency);
+        if let Some(channel) = self.channel {
+            o.plain(key!("channel"), channel.as_str());
+        }
+        o.opt_ip(key!("ip_address"), self.ip_address);
+        o.opt_str(key!("session_id"), self.session_id.as_deref());
+        o.opt_str(key!("customer_email"), self.customer_email.as_deref());
+        if let Some(scenario) = self.injected_scenario {
+            o.plain(key!("injected_scenario"), scenario.as_str());
+        }
+        o.end();
     }
 }
 
@@ -113,43 +151,43 @@ impl Transaction {
 #[derive(serde::Deserialize, Default)]
 pub(crate) struct RawTransaction<'a> {
     #[serde(borrow)]
-    pub v: Option<&'a RawValue>,
+    pub v: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub transaction_id: Option<&'a RawValue>,
+    pub transaction_id: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub user_id: Option<&'a RawValue>,
+    pub user_id: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub amount: Option<&'a RawValue>,
+    pub amount: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub merchant: Option<&'a RawValue>,
+    pub merchant: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub timestamp: Option<&'a RawValue>,
+    pub timestamp: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub is_fraud: Option<&'a RawValue>,
+    pub is_fraud: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub payment_method: Option<&'a RawValue>,
+    pub payment_method: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub location: Option<&'a RawValue>,
+    pub location: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub device_id: Option<&'a RawValue>,
+    pub device_id: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub product_id: Option<&'a RawValue>,
+    pub product_id: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub category: Option<&'a RawValue>,
+    pub category: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub quantity: Option<&'a RawValue>,
+    pub quantity: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub currency: Option<&'a RawValue>,
+    pub currency: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub channel: Option<&'a RawValue>,
+    pub channel: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub ip_address: Option<&'a RawValue>,
+    pub ip_address: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub session_id: Option<&'a RawValue>,
+    pub session_id: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub customer_email: Option<&'a RawValue>,
+    pub customer_email: Option<JsonValue<'a>>,
     #[serde(borrow)]
-    pub injected_scenario: Option<&'a RawValue>,
+    pub injected_scenario: Option<JsonValue<'a>>,
 }
 
 impl<'a> RawTransaction<'a> {
@@ -175,7 +213,38 @@ impl<'a> RawTransaction<'a> {
             "injected_scenario" => self.injected_scenario,
             _ => None,
         };
-        raw.map(RawField::Json)
+        raw.and_then(JsonValue::non_null).map(RawField::Json)
+    }
+}
+
+impl<'a> super::RawEvent<'a> for RawTransaction<'a> {
+    fn slot(&mut self, key: &str) -> Option<&mut Option<JsonValue<'a>>> {
+        Some(match key {
+            "v" => &mut self.v,
+            "transaction_id" => &mut self.transaction_id,
+            "user_id" => &mut self.user_id,
+            "amount" => &mut self.amount,
+            "merchant" => &mut self.merchant,
+            "timestamp" => &mut self.timestamp,
+            "is_fraud" => &mut self.is_fraud,
+            "payment_method" => &mut self.payment_method,
+            "location" => &mut self.location,
+            "device_id" => &mut self.device_id,
+            "product_id" => &mut self.product_id,
+            "category" => &mut self.category,
+            "quantity" => &mut self.quantity,
+            "currency" => &mut self.currency,
+            "channel" => &mut self.channel,
+            "ip_address" => &mut self.ip_address,
+            "session_id" => &mut self.session_id,
+            "customer_email" => &mut self.customer_email,
+            "injected_scenario" => &mut self.injected_scenario,
+            _ => return None,
+        })
+    }
+
+    fn version(&self) -> Option<JsonValue<'a>> {
+        self.v.and_then(JsonValue::non_null)
     }
 }
 
@@ -227,8 +296,10 @@ pub(crate) fn build<'a>(get: impl Fn(&'static str) -> Option<RawField<'a>>, v: &
 }
 
 fn check_location(location: &str) -> FieldResult<()> {
-    match location.rsplit_once(',') {
-        Some((city, country)) if !city.trim().is_empty() && !country.trim().is_empty() => Ok(()),
+    // The last comma, found from the end: the country is short.
+    let comma = location.bytes().rposition(|b| b == b',');
+    match comma.map(|at| location.split_at(at)) {
+        Some((city, country)) if !is_blank(city) && !is_blank(&country[1..]) => Ok(()),
         _ => err("location", Problem::Invalid(format!("{location:?} is not \"City, Country\""))),
     }
 }
