@@ -137,6 +137,8 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
         duration: args.duration,
         rate: args.rate,
         batch_events: ctx.config.generate.batch_events,
+        realtime: None,
+        stop: None,
     };
     let progress = match args.events {
         Some(n) => Progress::new(Some(n), "transactions", !args.json),

@@ -1,9 +1,13 @@
 //! The command line: one file per subcommand. This is the only place that assembles a pipeline
 //! from its parts.
 
+mod bench;
 mod generate;
 mod ingest;
 mod log;
+mod process;
+mod quickstart;
+mod run;
 mod validate;
 
 use crate::config::{Config, ConfigErrors};
@@ -43,6 +47,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Live shop traffic, processed into the Delta lake as it arrives, on one machine with
+    /// nothing installed. Ctrl-C stops cleanly.
+    Quickstart(quickstart::Args),
     /// Generate realistic shop traffic (transactions + clickstream) onto the bus or into a file.
     Generate(generate::Args),
     /// Ingest JSON-lines or CSV files (or directories of them) onto the bus.
@@ -50,6 +57,12 @@ pub enum Command {
     /// Inspect the embedded log.
     #[command(subcommand)]
     Log(log::Command),
+    /// The stream processor: score, aggregate and land the bus in the Delta lake.
+    Process(process::Args),
+    /// The long-running service of a configured deployment (stops cleanly on SIGTERM).
+    Run(run::Args),
+    /// Whole-pipeline figures on this machine (core, pipeline, latency).
+    Bench(bench::Args),
     /// Check the configuration and the data dir; exit 0, or 78 listing every problem.
     Validate(validate::Args),
 }
@@ -57,6 +70,8 @@ pub enum Command {
 /// What every subcommand gets: the validated configuration, the data dir and the clock.
 pub struct Context {
     pub config: Config,
+    /// The `--config` file, if one was given (watched for fraud-rule reloads).
+    pub config_file: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub clock: Arc<dyn Clock>,
 }
@@ -101,11 +116,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(validate::run(&cli, args));
     }
     let config = Config::load(cli.config.as_deref(), std::env::vars())?;
-    let ctx = Context { config, data_dir: cli.data_dir.clone(), clock: Arc::new(SystemClock) };
+    let ctx = Context { config, config_file: cli.config.clone(), data_dir: cli.data_dir.clone(), clock: Arc::new(SystemClock) };
     match cli.command {
         Command::Generate(args) => generate::run(&ctx, args)?,
         Command::Ingest(args) => ingest::run(&ctx, args)?,
         Command::Log(command) => log::run(&ctx, command)?,
+        Command::Quickstart(args) => quickstart::run(&ctx, args)?,
+        Command::Process(args) => process::run(&ctx, args)?,
+        Command::Run(args) => run::run(&ctx, args)?,
+        Command::Bench(args) => bench::run(&ctx, args)?,
         Command::Validate(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

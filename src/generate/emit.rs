@@ -5,11 +5,13 @@
 use super::state::{GeneratorState, SinkState};
 use super::{Counts, GenerateError, Generator, Result};
 use crate::bus::Producer;
-use crate::model::{Event, topic};
+use crate::model::{Clock, Event, topic};
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Where generated events go.
@@ -146,7 +148,7 @@ impl Sink for FileSink {
 }
 
 /// When a run stops and how fast it goes.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RunOptions {
     /// Stop after this many more transactions.
     pub transactions: Option<u64>,
@@ -156,6 +158,18 @@ pub struct RunOptions {
     pub rate: Option<f64>,
     /// Events per flush.
     pub batch_events: usize,
+    /// Emit each event only once this clock has reached its event time (live traffic; events
+    /// already due go out at once). Flushes at least every half second while waiting.
+    pub realtime: Option<Arc<dyn Clock>>,
+    /// Stop (after a last flush) when set.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl RunOptions {
+    /// As fast as possible, until `transactions` more transactions.
+    pub fn transactions(n: u64, batch_events: usize) -> Self {
+        RunOptions { transactions: Some(n), duration: None, rate: None, batch_events, realtime: None, stop: None }
+    }
 }
 
 /// What a run produced.
@@ -236,7 +250,24 @@ pub fn run(
                 }
             }
         }
+        if options.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break;
+        }
         let event = generator.next_event();
+        if let Some(clock) = &options.realtime {
+            loop {
+                let ahead = event.time().micros() - clock.now().micros();
+                if ahead <= 0 || options.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+                    break;
+                }
+                if pending > 0 && last_flush.elapsed() >= Duration::from_millis(500) {
+                    commit(generator, sink, &mut committed)?;
+                    pending = 0;
+                    last_flush = Instant::now();
+                }
+                std::thread::sleep(Duration::from_micros(ahead.min(100_000) as u64));
+            }
+        }
         encoded.clear();
         event.encode(&mut encoded);
         sink.send(&event, &encoded)?;

@@ -89,7 +89,7 @@ fn resumed_bus_run_of_n_then_m_equals_one_run_of_n_plus_m() {
     let dir = tempfile::tempdir().unwrap();
     let state_path = GeneratorState::path(dir.path());
     let world = Arc::new(World::build(&p, &pseudonymizer()));
-    let options = |n| RunOptions { transactions: Some(n), duration: None, rate: None, batch_events: 1000 };
+    let options = |n| RunOptions::transactions(n, 1000);
 
     let one = MemoryBus::new(3);
     let mut sink = BusSink::new(one.producer());
@@ -124,7 +124,7 @@ fn file_resume_cuts_a_torn_tail_and_continues_exactly() {
     let p = small();
     let dir = tempfile::tempdir().unwrap();
     let world = Arc::new(World::build(&p, &pseudonymizer()));
-    let options = |n| RunOptions { transactions: Some(n), duration: None, rate: None, batch_events: 500 };
+    let options = |n| RunOptions::transactions(n, 500);
 
     let whole = dir.path().join("whole.jsonl");
     let mut sink = FileSink::create(&whole).unwrap();

@@ -160,6 +160,9 @@ pub struct Status {
     pub latency_us: Vec<u64>,
 }
 
+/// Polled about once a second: new fraud rules to use from the next epoch, if they changed.
+pub type Reload = Box<dyn FnMut() -> Option<FraudConfig> + Send>;
+
 /// How a run goes.
 pub struct RunOptions {
     /// Stop once the log is drained (end of stream), instead of waiting for more.
@@ -168,6 +171,7 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// Called after each committed epoch and about once a second.
     pub on_status: Box<dyn FnMut(&Status) + Send>,
+    pub reload: Option<Reload>,
 }
 
 /// The processor, restored and ready to run.
@@ -327,6 +331,9 @@ impl Processor {
             }
             let committed = drain(done, &mut self.source, &mut status)?;
             if committed || last_status.elapsed() >= Duration::from_secs(1) {
+                if let Some(config) = options.reload.as_mut().and_then(|reload| reload()) {
+                    self.score.reload(config);
+                }
                 let committed_epoch = status.committed_epoch;
                 status = self.status(std::mem::take(&mut latency));
                 status.committed_epoch = committed_epoch;
@@ -423,9 +430,9 @@ impl Processor {
         }
     }
 
-    /// Uses `config` for fraud scoring from the next epoch on.
-    pub fn reload_fraud(&mut self, config: FraudConfig) {
-        self.score.reload(config);
+    /// Totals so far (restored from the checkpoint, then counting).
+    pub fn counters(&self) -> &Counters {
+        &self.state.counters
     }
 }
 

@@ -6,3 +6,4 @@ mod generate;
 mod harness;
 mod ingest;
 mod log_crash;
+mod process;

@@ -63,9 +63,10 @@
 //!
 //! # Appending and the fsync window
 //!
-//! [`LogProducer::send`] encodes the frame into a per-partition buffer; [`LogProducer::flush`]
-//! takes each touched partition in turn, assigns offsets, computes CRCs, and writes the batch
-//! with one `write_all` per segment touched. Then, per [`FsyncPolicy`]:
+//! The producer's [`send`](crate::bus::Producer::send) encodes the frame into a per-partition
+//! buffer; its [`flush`](crate::bus::Producer::flush) takes each touched partition in turn,
+//! assigns offsets, computes CRCs, and writes the batch with one `write_all` per segment touched.
+//! Then, per [`FsyncPolicy`]:
 //!
 //! - `batch`: every segment written is fsynced before `flush` returns (the partitions' fsyncs
 //!   run in parallel, after all the writes). Acknowledged records survive a process crash and a

@@ -13,7 +13,7 @@
 
 use crate::analytics::kpi::KpiInput;
 use crate::fraud::{self, FraudConfig, FraudState, Score};
-use crate::model::{Transaction, Vocabulary, topic};
+use crate::model::{Timestamp, Transaction, Vocabulary, topic};
 use crate::stream::operator::{Operator, OperatorError, load, save};
 use crate::stream::outputs::{AlertRow, Outputs, SilverTransaction, event_date};
 use std::sync::Arc;
@@ -25,8 +25,11 @@ pub struct ScoreOp {
     pending: Option<Arc<FraudConfig>>,
     states: Vec<FraudState>,
     alerts: u64,
-    watermark: Option<crate::model::Timestamp>,
+    /// The last event-time day whose start expiry ran at.
+    expired_through: Option<i64>,
 }
+
+const DAY_MICROS: i64 = 86_400 * 1_000_000;
 
 /// What the windows need of a scored transaction.
 pub struct ScoredInfo {
@@ -45,7 +48,7 @@ impl ScoreOp {
             pending: None,
             states: (0..partitions.max(1)).map(|_| FraudState::new()).collect(),
             alerts: 0,
-            watermark: None,
+            expired_through: None,
         }
     }
 
@@ -98,7 +101,7 @@ impl ScoreOp {
                 country: e.country.to_string(),
                 payment_method: tx.payment_method.as_str(),
                 risk_score: score,
-                risk_level: level.as_str(),
+                risk_level: level_name(level),
                 reasons: reason_text.clone(),
                 rules_version: self.rules_version.clone(),
                 model_version: None,
@@ -143,7 +146,7 @@ impl ScoreOp {
             speed_kmh: e.speed_kmh,
             velocity_30m: e.velocity_count,
             risk_score: score,
-            risk_level: level.as_str(),
+            risk_level: level_name(level),
             reasons: reason_text,
             is_alert: alert,
             injected_scenario: tx.injected_scenario.map(|s| s.as_str()),
@@ -170,7 +173,8 @@ impl Operator for ScoreOp {
 
     fn start(&mut self, restored: Option<&[u8]>) -> Result<(), OperatorError> {
         if let Some(bytes) = restored {
-            let (config, states, alerts): (FraudConfig, Vec<FraudState>, u64) = load(self.name(), bytes)?;
+            let (config, states, alerts, expired_through): (FraudConfig, Vec<FraudState>, u64, Option<i64>) =
+                load(self.name(), bytes)?;
             if states.len() != self.states.len() {
                 return Err(OperatorError::new(
                     "score",
@@ -186,27 +190,42 @@ impl Operator for ScoreOp {
             self.config = Arc::new(config);
             self.states = states;
             self.alerts = alerts;
+            self.expired_through = expired_through;
         }
         Ok(())
     }
 
-    fn watermark(&mut self, wm: crate::model::Timestamp, _out: &mut Outputs) {
-        self.watermark = Some(wm);
+    fn watermark(&mut self, wm: Timestamp, _out: &mut Outputs) {
+        // Expiry scans every customer, so it runs once a day of event time, with the day's start
+        // as its clock: which customers it forgets then depends on the events only, not on when
+        // batches, epochs or restarts happened, and a replay forgets the same ones.
+        let day = wm.micros().div_euclid(DAY_MICROS);
+        if self.expired_through.is_none_or(|d| day > d) {
+            let boundary = Timestamp::from_micros(day.saturating_mul(DAY_MICROS));
+            let cfg = &*self.config;
+            for state in &mut self.states {
+                let _ = state.expire(boundary, cfg);
+            }
+            self.expired_through = Some(day);
+        }
     }
 
     fn checkpoint(&mut self) -> Result<Vec<u8>, OperatorError> {
-        // Expiry (a scan of all customers, so once an epoch) only forgets customers idle past the
-        // expiry, whom `observe` would reset anyway: when it runs changes no output.
-        if let Some(wm) = self.watermark {
-            let cfg = &*self.config;
-            for state in &mut self.states {
-                let _ = state.expire(wm, cfg);
-            }
-        }
         if let Some(config) = self.pending.take() {
             self.rules_version = config.version();
             self.config = config;
         }
-        save(self.name(), &(&*self.config, &self.states, self.alerts))
+        save(self.name(), &(&*self.config, &self.states, self.alerts, self.expired_through))
+    }
+}
+
+/// The level as the seed's table writes it (`CRITICAL`, `HIGH`, ...).
+fn level_name(level: fraud::RiskLevel) -> &'static str {
+    match level {
+        fraud::RiskLevel::Minimal => "MINIMAL",
+        fraud::RiskLevel::Low => "LOW",
+        fraud::RiskLevel::Medium => "MEDIUM",
+        fraud::RiskLevel::High => "HIGH",
+        fraud::RiskLevel::Critical => "CRITICAL",
     }
 }

@@ -1,0 +1,239 @@
+//! `streamify bench`: whole-pipeline figures on this machine, each in a fresh temporary data dir.
+//!
+//! - **core**: decode + validate + enrich + score + every window and session, in-process on one
+//!   thread, from encoded events in memory to rows dropped at the sink (no I/O);
+//! - **pipeline**: the embedded log -> processor -> bronze, silver and gold Delta tables, with
+//!   checkpoints, until caught up;
+//! - **latency**: a generator paced at `--rate` into the log while the processor runs live;
+//!   event -> alert decision latency (stamped when the processor reads the record from the log)
+//!   in an HdrHistogram.
+//!
+//! Each figure is the median of `--runs` runs.
+
+use super::process::open_processor;
+use crate::bus::Producer;
+use crate::bus::memory::MemoryBus;
+use crate::generate::{BusSink, Generator, RunOptions as GenerateOptions, World};
+use crate::model::topic;
+use crate::stream::memory_tables::NullTables;
+use crate::stream::runtime::{Parts, Processor, RunOptions, Status, checkpoints_dir};
+use anyhow::Context as _;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Transactions per run (their clickstream comes on top).
+    #[arg(long, default_value_t = 200_000)]
+    pub events: u64,
+    /// Runs per figure; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Events per second offered in the latency run.
+    #[arg(long, default_value_t = 50_000.0)]
+    pub rate: f64,
+    /// How long the latency run lasts.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub latency_duration: Duration,
+    /// Only these figures (core, pipeline, latency); default all.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Figures {
+    pub events_per_run: u64,
+    pub core_events_per_second: Option<f64>,
+    pub pipeline_events_per_second: Option<f64>,
+    pub latency: Option<Latency>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    pub offered_events_per_second: f64,
+    pub processed_events_per_second: f64,
+    pub samples: u64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn wanted(args: &Args, figure: &str) -> bool {
+    args.only.is_empty() || args.only.iter().any(|o| o == figure)
+}
+
+pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
+    let runs = args.runs.max(1);
+    let mut figures = Figures { events_per_run: 0, ..Figures::default() };
+    if wanted(&args, "core") {
+        let (events, bus) = memory_bus(ctx, args.events);
+        figures.events_per_run = events;
+        let rates = (0..runs).map(|_| core(ctx, &bus, events)).collect::<anyhow::Result<Vec<_>>>()?;
+        eprintln!("core: {:?} events/s", rates.iter().map(|r| r.round()).collect::<Vec<_>>());
+        figures.core_events_per_second = Some(median(rates));
+    }
+    if wanted(&args, "pipeline") {
+        let rates = (0..runs).map(|_| pipeline(ctx, args.events)).collect::<anyhow::Result<Vec<_>>>()?;
+        eprintln!("pipeline: {:?} events/s", rates.iter().map(|r| r.round()).collect::<Vec<_>>());
+        figures.pipeline_events_per_second = Some(median(rates));
+    }
+    if wanted(&args, "latency") {
+        figures.latency = Some(latency(ctx, args.rate, args.latency_duration)?);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    }
+    Ok(())
+}
+
+/// Generated events, encoded, on an in-memory bus: (events, bus).
+fn memory_bus(ctx: &super::Context, transactions: u64) -> (u64, MemoryBus) {
+    let bus = MemoryBus::new(ctx.config.bus.partitions);
+    let params = ctx.config.generate.params(ctx.clock.as_ref());
+    let world = Arc::new(World::build(&params, &ctx.config.pseudonymizer()));
+    let mut generator = Generator::new(params, world);
+    let mut producer = bus.producer();
+    let mut buf = Vec::with_capacity(1024);
+    let mut events = 0;
+    while generator.counts().transactions < transactions {
+        let event = generator.next_event();
+        buf.clear();
+        event.encode(&mut buf);
+        let _ = producer.send(event.kind().topic(), &event.key(), &buf);
+        events += 1;
+    }
+    let _ = producer.flush();
+    (events, bus)
+}
+
+fn core(ctx: &super::Context, bus: &MemoryBus, events: u64) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let config = &ctx.config;
+    let processor = Processor::open(Parts {
+        config: config.stream.clone(),
+        fraud: config.fraud.clone(),
+        validator: ctx.validator(),
+        clock: ctx.clock.clone(),
+        consumer: Box::new(bus.consumer(&format!("bench-{}", std::process::id()), &[topic::TRANSACTIONS, topic::CLICKSTREAM])),
+        producer: Box::new(MemoryBus::new(1).producer()),
+        tables: Box::new(NullTables),
+        checkpoints: checkpoints_dir(dir.path(), "bench"),
+        transaction_partitions: config.bus.partitions,
+    })?;
+    let started = Instant::now();
+    let status = processor.run(RunOptions {
+        until_caught_up: true,
+        stop: Arc::new(AtomicBool::new(false)),
+        on_status: Box::new(|_| {}),
+        reload: None,
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    let processed = status.counters.transactions + status.counters.clicks;
+    anyhow::ensure!(processed == events, "processed {processed} of {events} events");
+    Ok(events as f64 / seconds)
+}
+
+fn temp_context(ctx: &super::Context) -> anyhow::Result<(tempfile::TempDir, super::Context)> {
+    let dir = tempfile::Builder::new().prefix("streamify-bench").tempdir()?;
+    let tmp = super::Context {
+        config: ctx.config.clone(),
+        config_file: None,
+        data_dir: dir.path().to_path_buf(),
+        clock: ctx.clock.clone(),
+    };
+    Ok((dir, tmp))
+}
+
+fn pipeline(ctx: &super::Context, transactions: u64) -> anyhow::Result<f64> {
+    let (_dir, tmp) = temp_context(ctx)?;
+    let log = tmp.open_log()?;
+    let params = tmp.config.generate.params(tmp.clock.as_ref());
+    let world = Arc::new(World::build(&params, &tmp.config.pseudonymizer()));
+    let mut generator = Generator::new(params, world);
+    let mut sink = BusSink::new(log.producer());
+    let options = GenerateOptions::transactions(transactions, tmp.config.generate.batch_events);
+    let made = crate::generate::run(&mut generator, &mut sink, &options, None, &mut |_| {})?;
+    let events = made.transactions + made.clickstream;
+    let processor = open_processor(&tmp)?;
+    let started = Instant::now();
+    let status = processor.run(RunOptions {
+        until_caught_up: true,
+        stop: Arc::new(AtomicBool::new(false)),
+        on_status: Box::new(|_| {}),
+        reload: None,
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    let processed = status.counters.transactions + status.counters.clicks;
+    anyhow::ensure!(processed == events, "processed {processed} of {events} events");
+    Ok(events as f64 / seconds)
+}
+
+fn latency(ctx: &super::Context, rate: f64, duration: Duration) -> anyhow::Result<Latency> {
+    let (_dir, tmp) = temp_context(ctx)?;
+    let log = tmp.open_log()?;
+    let mut params = tmp.config.generate.params(tmp.clock.as_ref());
+    params.start = tmp.clock.now();
+    let world = Arc::new(World::build(&params, &tmp.config.pseudonymizer()));
+    let mut generator = Generator::new(params, world);
+    let stop = Arc::new(AtomicBool::new(false));
+    let options = GenerateOptions {
+        transactions: None,
+        duration: Some(duration),
+        rate: Some(rate),
+        batch_events: 256,
+        realtime: None,
+        stop: Some(stop.clone()),
+    };
+    let producer = log.producer();
+    let generating = std::thread::spawn(move || {
+        let mut sink = BusSink::new(producer);
+        crate::generate::run(&mut generator, &mut sink, &options, None, &mut |_| {})
+    });
+    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
+    let h = histogram.clone();
+    let processor = open_processor(&tmp)?;
+    let stop_processor = stop.clone();
+    let started = Instant::now();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(duration + Duration::from_millis(500));
+        stop_processor.store(true, Ordering::Relaxed);
+    });
+    let status: Status = processor.run(RunOptions {
+        until_caught_up: false,
+        stop: stop.clone(),
+        on_status: Box::new(move |s: &Status| {
+            let mut h = h.lock().unwrap_or_else(|p| p.into_inner());
+            for &us in &s.latency_us {
+                let _ = h.record(us.max(1));
+            }
+        }),
+        reload: None,
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = stopper.join();
+    generating.join().map_err(|_| anyhow::anyhow!("generator panicked"))?.context("generating")?;
+    let h = histogram.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(Latency {
+        offered_events_per_second: rate,
+        processed_events_per_second: (status.counters.transactions + status.counters.clicks) as f64 / seconds,
+        samples: h.len(),
+        p50_us: h.value_at_quantile(0.5),
+        p99_us: h.value_at_quantile(0.99),
+        p999_us: h.value_at_quantile(0.999),
+        max_us: h.max(),
+    })
+}
