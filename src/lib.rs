@@ -14,8 +14,9 @@
 //! ```
 //!
 //! Modules follow the flow: [`model`] (the events), [`generate`] and [`ingest`] (sources),
-//! [`bus`] (the durable log between stages). [`cli`] is the only place that assembles a whole
-//! pipeline.
+//! [`bus`] (the durable log between stages), [`sink`] (the Delta Lake the processor writes, with
+//! its exactly-once contract) and [`serve`] (SQL over the lake). [`cli`] is the only place that
+//! assembles a whole pipeline.
 
 pub mod bus;
 pub mod cli;
@@ -23,4 +24,6 @@ pub mod config;
 pub mod generate;
 pub mod ingest;
 pub mod model;
+pub mod serve;
+pub mod sink;
 pub mod telemetry;
