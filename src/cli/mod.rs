@@ -3,7 +3,9 @@
 
 mod generate;
 mod ingest;
+mod lake;
 mod log;
+mod sql;
 mod validate;
 
 use crate::config::{Config, ConfigErrors};
@@ -50,6 +52,11 @@ pub enum Command {
     /// Inspect the embedded log.
     #[command(subcommand)]
     Log(log::Command),
+    /// Run SQL over the lake's tables (interactive without a query).
+    Sql(sql::Args),
+    /// List, compact and vacuum the lake's Delta tables.
+    #[command(subcommand)]
+    Lake(lake::Command),
     /// Check the configuration and the data dir; exit 0, or 78 listing every problem.
     Validate(validate::Args),
 }
@@ -106,6 +113,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(args) => generate::run(&ctx, args)?,
         Command::Ingest(args) => ingest::run(&ctx, args)?,
         Command::Log(command) => log::run(&ctx, command)?,
+        Command::Sql(args) => sql::run(&ctx, args)?,
+        Command::Lake(command) => lake::run(&ctx, command)?,
         Command::Validate(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

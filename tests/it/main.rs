@@ -5,4 +5,5 @@ mod cli;
 mod generate;
 mod harness;
 mod ingest;
+mod lake;
 mod log_crash;
