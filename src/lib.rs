@@ -16,8 +16,9 @@
 //! Modules follow the flow: [`model`] (the events), [`generate`] and [`ingest`] (sources),
 //! [`bus`] (the durable log between stages), [`stream`] (the stream processor: operators,
 //! event time, windows, checkpoints), [`fraud`] (features, customer state, rules and score: pure
-//! logic called per transaction), [`analytics`] (the pure KPI, session and funnel maths). [`cli`]
-//! is the only place that assembles a whole pipeline.
+//! logic called per transaction), [`analytics`] (the pure KPI, session and funnel maths), [`sink`]
+//! (the Delta Lake the processor writes, with its exactly-once contract) and [`serve`] (SQL over
+//! the lake). [`cli`] is the only place that assembles a whole pipeline.
 
 pub mod analytics;
 pub mod bus;
@@ -27,5 +28,7 @@ pub mod fraud;
 pub mod generate;
 pub mod ingest;
 pub mod model;
+pub mod serve;
+pub mod sink;
 pub mod stream;
 pub mod telemetry;

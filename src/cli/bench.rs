@@ -128,7 +128,9 @@ fn core(ctx: &super::Context, bus: &MemoryBus, events: u64) -> anyhow::Result<f6
         fraud: config.fraud.clone(),
         validator: ctx.validator(),
         clock: ctx.clock.clone(),
-        consumer: Box::new(bus.consumer(&format!("bench-{}", std::process::id()), &[topic::TRANSACTIONS, topic::CLICKSTREAM])),
+        consumer: Box::new(
+            bus.consumer(&format!("bench-{}", std::process::id()), &[topic::TRANSACTIONS, topic::CLICKSTREAM]),
+        ),
         producer: Box::new(MemoryBus::new(1).producer()),
         tables: Box::new(NullTables),
         checkpoints: checkpoints_dir(dir.path(), "bench"),

@@ -4,10 +4,12 @@
 mod bench;
 mod generate;
 mod ingest;
+mod lake;
 mod log;
 mod process;
 mod quickstart;
 mod run;
+mod sql;
 mod validate;
 
 use crate::config::{Config, ConfigErrors};
@@ -63,6 +65,11 @@ pub enum Command {
     Run(run::Args),
     /// Whole-pipeline figures on this machine (core, pipeline, latency).
     Bench(bench::Args),
+    /// Run SQL over the lake's tables (interactive without a query).
+    Sql(sql::Args),
+    /// List, compact and vacuum the lake's Delta tables.
+    #[command(subcommand)]
+    Lake(lake::Command),
     /// Check the configuration and the data dir; exit 0, or 78 listing every problem.
     Validate(validate::Args),
 }
@@ -116,7 +123,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(validate::run(&cli, args));
     }
     let config = Config::load(cli.config.as_deref(), std::env::vars())?;
-    let ctx = Context { config, config_file: cli.config.clone(), data_dir: cli.data_dir.clone(), clock: Arc::new(SystemClock) };
+    let ctx = Context {
+        config,
+        config_file: cli.config.clone(),
+        data_dir: cli.data_dir.clone(),
+        clock: Arc::new(SystemClock),
+    };
     match cli.command {
         Command::Generate(args) => generate::run(&ctx, args)?,
         Command::Ingest(args) => ingest::run(&ctx, args)?,
@@ -125,6 +137,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Process(args) => process::run(&ctx, args)?,
         Command::Run(args) => run::run(&ctx, args)?,
         Command::Bench(args) => bench::run(&ctx, args)?,
+        Command::Sql(args) => sql::run(&ctx, args)?,
+        Command::Lake(command) => lake::run(&ctx, command)?,
         Command::Validate(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

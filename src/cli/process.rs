@@ -34,8 +34,9 @@ pub fn open_processor(ctx: &super::Context) -> anyhow::Result<Processor> {
     let log = ctx.open_log()?;
     let config = &ctx.config;
     let app_id = config.stream.app_id.clone();
-    let consumer =
-        log.consumer(&app_id, &[topic::TRANSACTIONS, topic::CLICKSTREAM]).context("opening the processor's consumer")?;
+    let consumer = log
+        .consumer(&app_id, &[topic::TRANSACTIONS, topic::CLICKSTREAM])
+        .context("opening the processor's consumer")?;
     let transaction_partitions =
         consumer.assignment().iter().filter(|tp| tp.topic == topic::TRANSACTIONS).count() as u32;
     let lake_dir = ctx.data_dir.join("lake");
@@ -81,8 +82,8 @@ impl Summary {
     /// The figures of `status`, with the rate of what was processed since `since`.
     pub fn new(status: &Status, since: &Counters, seconds: f64) -> Self {
         let c = &status.counters;
-        let events =
-            (c.transactions + c.clicks + c.dead_letters).saturating_sub(since.transactions + since.clicks + since.dead_letters);
+        let events = (c.transactions + c.clicks + c.dead_letters)
+            .saturating_sub(since.transactions + since.clicks + since.dead_letters);
         Summary {
             transactions: c.transactions,
             clicks: c.clicks,

@@ -85,13 +85,19 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
     let mut status_line = StatusLine::new(Duration::from_secs(3));
     let on_status = Box::new(move |s: &Status| {
         let c = &s.counters;
-        let lag = (already + generated.load(Ordering::Relaxed)).saturating_sub(c.transactions + c.clicks + c.dead_letters);
+        let lag =
+            (already + generated.load(Ordering::Relaxed)).saturating_sub(c.transactions + c.clicks + c.dead_letters);
         if let Some(line) = status_line.line(s, Some(lag)) {
             println!("{line}");
         }
     });
     let started = Instant::now();
-    let result = processor.run(RunOptions { until_caught_up: false, stop: stop.clone(), on_status, reload: rules_reloader(ctx) });
+    let result = processor.run(RunOptions {
+        until_caught_up: false,
+        stop: stop.clone(),
+        on_status,
+        reload: rules_reloader(ctx),
+    });
     stop.store(true, Ordering::Relaxed);
     let generated = generator_thread.join().map_err(|_| anyhow::anyhow!("the generator thread panicked"))?;
     let status = result?;

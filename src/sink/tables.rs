@@ -70,7 +70,7 @@ fn kpi_columns(keys: &[&'static str]) -> Vec<Col> {
 
 /// The spec of one of the processor's tables (`<layer>/<name>`, as in [`TABLES`]).
 pub fn spec(table: &str) -> Option<TableSpec> {
-    let (layer, name) = table.split_once('/')?;
+    let (layer, _) = table.split_once('/')?;
     let name: &'static str = TABLES.iter().find(|t| **t == table)?.split_once('/')?.1;
     let layer = match layer {
         "bronze" => Layer::Bronze,
@@ -79,7 +79,8 @@ pub fn spec(table: &str) -> Option<TableSpec> {
     };
     let mut cols: Vec<Col> = match table {
         "bronze/transactions" => {
-            let mut c = vec![("source_partition", Int32, false), ("source_offset", Int64, false), ("ingest_time", ts(), false)];
+            let mut c =
+                vec![("source_partition", Int32, false), ("source_offset", Int64, false), ("ingest_time", ts(), false)];
             c.extend(transaction_columns());
             c.extend([
                 ("ip_address", Utf8, true),

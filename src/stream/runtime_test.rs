@@ -53,7 +53,12 @@ fn processor(bus: &MemoryBus, lake: &Arc<Mutex<MemoryLake>>, checkpoints: &std::
 }
 
 fn run(p: Processor) -> Result<Status, super::runtime::ProcessError> {
-    p.run(RunOptions { until_caught_up: true, stop: Arc::new(AtomicBool::new(false)), on_status: Box::new(|_| {}), reload: None })
+    p.run(RunOptions {
+        until_caught_up: true,
+        stop: Arc::new(AtomicBool::new(false)),
+        on_status: Box::new(|_| {}),
+        reload: None,
+    })
 }
 
 fn count(lake: &Arc<Mutex<MemoryLake>>, table: &str) -> usize {

@@ -5,5 +5,6 @@ mod cli;
 mod generate;
 mod harness;
 mod ingest;
+mod lake;
 mod log_crash;
 mod process;

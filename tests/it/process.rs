@@ -115,7 +115,12 @@ fn process_killed_at_random_points_gives_the_outputs_of_a_crash_free_run() {
     for (table, query) in COMPARED {
         let (want, got) = (sql(&reference, query), sql(&crashed, query));
         assert!(want.lines().count() > 1, "{table} is empty in the reference run");
-        assert!(want == got, "{table} differs after {kills} kills: {} vs {} lines", want.lines().count(), got.lines().count());
+        assert!(
+            want == got,
+            "{table} differs after {kills} kills: {} vs {} lines",
+            want.lines().count(),
+            got.lines().count()
+        );
     }
     assert_eq!(scalar(&crashed, "select count(*) from silver_transactions"), transactions);
 }
