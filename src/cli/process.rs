@@ -48,7 +48,7 @@ pub fn open_processor(ctx: &super::Context) -> anyhow::Result<Processor> {
         clock: ctx.clock.clone(),
         consumer: Box::new(consumer),
         producer: Box::new(log.producer()),
-        tables: Box::new(LakeTables::new(lake)),
+        tables: Box::new(LakeTables::open(lake)?),
         checkpoints: checkpoints_dir(&ctx.data_dir, &app_id),
         transaction_partitions,
     })?;

@@ -222,8 +222,14 @@ fn table_error(table: &str, e: impl std::fmt::Display, retryable: bool) -> Table
 }
 
 impl LakeTables {
-    pub fn new(lake: Lake) -> Self {
-        LakeTables { lake, open: BTreeMap::new(), buffer: BTreeMap::new() }
+    /// Opens every table of the processor, creating the missing ones (empty tables are
+    /// queryable too, e.g. `late_events` before anything was late).
+    pub fn open(lake: Lake) -> Result<Self, TableError> {
+        let mut tables = LakeTables { lake, open: BTreeMap::new(), buffer: BTreeMap::new() };
+        for table in TABLES {
+            tables.table(table)?;
+        }
+        Ok(tables)
     }
 
     fn table(&mut self, table: &'static str) -> Result<&mut (TableSpec, LakeTable), TableError> {

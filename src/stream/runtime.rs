@@ -279,9 +279,9 @@ impl Processor {
         let _ = handle.join();
         // Epochs the committer finished after the loop ended.
         let mut status = self.status(Vec::new());
-        let drained = drain(&done_rx, &mut self.source, &mut status);
+        // The committer's own failure explains a hang-up better than the hang-up does.
+        drain(&done_rx, &mut self.source, &mut status)?;
         result?;
-        drained?;
         (options.on_status)(&status);
         Ok(status)
     }
