@@ -95,7 +95,25 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&figures)?);
     } else {
-        println!("{}", serde_json::to_string_pretty(&figures)?);
+        println!("transactions per run: {} (plus their clickstream), medians of {runs} runs", args.events);
+        if let Some(r) = figures.core_events_per_second {
+            println!("core (decode + validate + enrich + score + windows, one thread, no I/O): {r:.0} events/s");
+        }
+        if let Some(r) = figures.pipeline_events_per_second {
+            println!("pipeline (log -> processor -> bronze/silver/gold Delta, checkpoints): {r:.0} events/s");
+        }
+        if let Some(l) = &figures.latency {
+            println!(
+                "latency at {:.0} events/s offered ({:.0} processed, {} samples): p50 {} us, p99 {} us, p99.9 {} us, max {} us",
+                l.offered_events_per_second,
+                l.processed_events_per_second,
+                l.samples,
+                l.p50_us,
+                l.p99_us,
+                l.p999_us,
+                l.max_us
+            );
+        }
     }
     Ok(())
 }
