@@ -14,11 +14,15 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global tracing subscriber: `RUST_LOG` filters (default `info`), lines go to
+/// Streamify's own messages from `info`, the libraries' (Delta, DataFusion) from `warn`: their
+/// `info` lines describe every snapshot and scan.
+pub const DEFAULT_FILTER: &str = "warn,streamify=info";
+
+/// Installs the global tracing subscriber: `RUST_LOG` filters (default [`DEFAULT_FILTER`]), lines go to
 /// stderr so that stdout stays for results.
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
