@@ -12,8 +12,10 @@
 //!    ([`super::checkpoint`]);
 //! 3. **commits** each table's staged files with the application transaction (app id, N),
 //!    skipped for a table whose recorded version for the app id is already >= N;
-//! 4. flushes the bus producer (alerts, analytics, dead letters of the epoch) and reports the
-//!    epoch done, so the processing thread publishes the offsets for lag.
+//! 4. reports the epoch done, so the processing thread publishes the offsets for lag.
+//!
+//! Bus records (alerts, closed windows, dead letters) are sent and flushed as their batch of
+//! outputs arrives, without waiting for the epoch.
 //!
 //! After a crash the processor loads the newest checkpoint N and runs step 3 for it again
 //! (idempotent), then reads on from N's offsets with N's state. Every row of an epoch thus lands
@@ -126,6 +128,10 @@ impl Committer {
     fn rows(&mut self, outputs: &Outputs) -> Result<(), CommitError> {
         for (topic, key, value) in &outputs.messages {
             self.producer.send(topic, key, value)?;
+        }
+        // Alerts should reach their readers now, not at the end of the epoch.
+        if !outputs.messages.is_empty() {
+            self.producer.flush()?;
         }
         self.tables.write(outputs)?;
         Ok(())
