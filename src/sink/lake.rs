@@ -241,21 +241,19 @@ impl Lake {
 
     /// Opens an existing table by layer and name, whatever its schema.
     pub fn open_table(&self, layer: Layer, name: &str) -> Result<LakeTable> {
-        let id = format!("{layer}/{name}");
-        let url = self.table_url(layer, name)?;
+        self.table_url(layer, name)?;
         let table = self.block_on(async {
-            let mut table = DeltaTableBuilder::from_url(url.clone()).and_then(|b| b.build())?;
-            table.load().await.map(|()| table)
-        });
-        match table {
-            Ok(table) => Ok(LakeTable::new(id, table, self.runtime.clone())),
-            Err(DeltaTableError::NotATable(_)) => Err(LakeError::UnknownTable {
-                name: id,
-                location: self.root.to_string(),
-                known: self.tables()?.into_iter().map(|t| t.sql_name).collect(),
-            }),
-            Err(e) => Err(LakeError::delta(id, "loading", e)),
-        }
+            let names = self.table_names().await?;
+            if !names.iter().any(|(l, n)| *l == layer && n == name) {
+                return Err(LakeError::UnknownTable {
+                    name: layer.sql_name(name),
+                    location: self.root.to_string(),
+                    known: names.iter().map(|(l, n)| l.sql_name(n)).collect(),
+                });
+            }
+            self.load(layer, name).await
+        })?;
+        Ok(LakeTable::new(format!("{layer}/{name}"), table, self.runtime.clone()))
     }
 }
 

@@ -96,6 +96,10 @@ fn lake_create_and_open_are_idempotent_even_when_racing() {
     assert_eq!(tables.len(), 1);
     assert_eq!((tables[0].sql_name.as_str(), tables[0].version, tables[0].files), ("silver_orders", 0, 0));
     assert!(root.join("silver/orders/_delta_log").is_dir());
+    assert_eq!(lake.open_table(Layer::Silver, "orders").unwrap().id(), "silver/orders");
+    let error = lake.open_table(Layer::Gold, "nope").unwrap_err();
+    assert!(matches!(error, LakeError::UnknownTable { ref known, .. } if known == &["silver_orders"]), "{error:?}");
+    assert!(lake.open_table(Layer::Gold, "../escape").is_err());
 }
 
 #[test]

@@ -53,7 +53,7 @@ impl Lake {
     }
 
     /// `(layer, name)` of every directory holding a Delta log.
-    async fn table_names(&self) -> Result<Vec<(Layer, String)>> {
+    pub(super) async fn table_names(&self) -> Result<Vec<(Layer, String)>> {
         let store = DeltaTableBuilder::from_url(self.root().clone())
             .and_then(|b| b.build_storage())
             .map_err(|e| LakeError::Location { location: self.root().to_string(), message: e.to_string() })?
@@ -82,7 +82,7 @@ impl Lake {
         Ok(names)
     }
 
-    async fn load(&self, layer: Layer, name: &str) -> Result<DeltaTable> {
+    pub(super) async fn load(&self, layer: Layer, name: &str) -> Result<DeltaTable> {
         let id = format!("{layer}/{name}");
         let url = self.table_url(layer, name)?;
         let mut table = DeltaTableBuilder::from_url(url)
