@@ -154,6 +154,11 @@ fn core(ctx: &super::Context, bus: &MemoryBus, events: u64) -> anyhow::Result<f6
         checkpoints: checkpoints_dir(dir.path(), "bench"),
         transaction_partitions: config.bus.partitions,
     })?;
+    drain_timed(processor, events)
+}
+
+/// Runs `processor` until caught up; events/s, after checking it processed all `events`.
+fn drain_timed(processor: Processor, events: u64) -> anyhow::Result<f64> {
     let started = Instant::now();
     let status = processor.run(RunOptions {
         until_caught_up: true,
@@ -189,17 +194,7 @@ fn pipeline(ctx: &super::Context, transactions: u64) -> anyhow::Result<f64> {
     let made = crate::generate::run(&mut generator, &mut sink, &options, None, &mut |_| {})?;
     let events = made.transactions + made.clickstream;
     let processor = open_processor(&tmp)?;
-    let started = Instant::now();
-    let status = processor.run(RunOptions {
-        until_caught_up: true,
-        stop: Arc::new(AtomicBool::new(false)),
-        on_status: Box::new(|_| {}),
-        reload: None,
-    })?;
-    let seconds = started.elapsed().as_secs_f64();
-    let processed = status.counters.transactions + status.counters.clicks;
-    anyhow::ensure!(processed == events, "processed {processed} of {events} events");
-    Ok(events as f64 / seconds)
+    drain_timed(processor, events)
 }
 
 fn latency(ctx: &super::Context, rate: f64, duration: Duration) -> anyhow::Result<Latency> {
