@@ -4,8 +4,11 @@
 //! [`crate::sink::tables`] for the Arrow schemas and the README for the table reference).
 //! Timestamps serialise as RFC 3339 text, `event_date` as `YYYY-MM-DD` (the partition column).
 
-use crate::model::Timestamp;
+use crate::model::{ClickEvent, Timestamp, Transaction, Vocabulary};
+use chrono::NaiveDate;
 use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
+use std::sync::Arc;
 
 /// Everything the operators produced since the runtime last collected it.
 #[derive(Debug, Default)]
@@ -25,6 +28,23 @@ pub struct Outputs {
 }
 
 impl Outputs {
+    /// Empty, with room for as many rows per table as `self` holds: the next batch's buffers
+    /// grow once rather than doubling their way up.
+    pub fn sized_like(&self) -> Outputs {
+        Outputs {
+            bronze_transactions: Vec::with_capacity(self.bronze_transactions.len()),
+            bronze_clickstream: Vec::with_capacity(self.bronze_clickstream.len()),
+            dead_letters: Vec::new(),
+            silver_transactions: Vec::with_capacity(self.silver_transactions.len()),
+            alerts: Vec::with_capacity(self.alerts.len()),
+            windows: Vec::with_capacity(self.windows.len()),
+            sessions: Vec::with_capacity(self.sessions.len()),
+            funnels: Vec::new(),
+            late_events: Vec::new(),
+            messages: Vec::with_capacity(self.messages.len()),
+        }
+    }
+
     pub fn rows(&self) -> usize {
         self.bronze_transactions.len()
             + self.bronze_clickstream.len()
@@ -90,59 +110,93 @@ impl Outputs {
     }
 }
 
-/// `YYYY-MM-DD` of a timestamp (UTC): the partition value of every table.
-pub fn event_date(t: Timestamp) -> String {
-    let mut s = t.to_string();
-    s.truncate(10);
-    s
+/// The UTC date of a timestamp: the partition value of every table (serialised `YYYY-MM-DD`).
+pub fn event_date(t: Timestamp) -> NaiveDate {
+    let days = t.micros().div_euclid(86_400_000_000);
+    // Unix day 0 is 1970-01-01, day 719163 of the common era; every i64 of microseconds fits.
+    NaiveDate::from_num_days_from_ce_opt((days + 719_163) as i32).unwrap_or(NaiveDate::MIN)
 }
 
-/// `bronze/transactions`: every valid transaction as it was on the bus.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+/// `bronze/transactions`: every valid transaction as it was on the bus. The event is shared with
+/// its silver row, not copied; its columns are written when the row is serialised.
+#[derive(Clone, Debug, PartialEq)]
 pub struct BronzeTransaction {
     pub source_partition: u32,
     pub source_offset: u64,
     pub ingest_time: Timestamp,
-    pub transaction_id: String,
-    pub user_id: String,
-    pub amount: f64,
-    pub merchant: String,
-    pub timestamp: Timestamp,
-    pub is_fraud: Option<bool>,
-    pub payment_method: &'static str,
-    pub location: String,
-    pub device_id: String,
-    pub product_id: Option<String>,
-    pub category: Option<String>,
-    pub quantity: Option<u32>,
-    pub currency: String,
-    pub channel: Option<&'static str>,
-    pub ip_address: Option<String>,
-    pub session_id: Option<String>,
-    pub customer_email: Option<String>,
-    pub injected_scenario: Option<&'static str>,
-    pub event_date: String,
+    pub tx: Arc<Transaction>,
 }
 
-/// `bronze/clickstream`: every valid click event as it was on the bus.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+impl Serialize for BronzeTransaction {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = &*self.tx;
+        let mut m = s.serialize_struct("BronzeTransaction", 22)?;
+        m.serialize_field("source_partition", &self.source_partition)?;
+        m.serialize_field("source_offset", &self.source_offset)?;
+        m.serialize_field("ingest_time", &self.ingest_time)?;
+        m.serialize_field("transaction_id", &t.transaction_id)?;
+        m.serialize_field("user_id", &Text(&t.user_id))?;
+        m.serialize_field("amount", &t.amount)?;
+        m.serialize_field("merchant", &t.merchant)?;
+        m.serialize_field("timestamp", &t.timestamp)?;
+        m.serialize_field("is_fraud", &t.is_fraud)?;
+        m.serialize_field("payment_method", t.payment_method.as_str())?;
+        m.serialize_field("location", &t.location)?;
+        m.serialize_field("device_id", &t.device_id)?;
+        m.serialize_field("product_id", &t.product_id)?;
+        m.serialize_field("category", &t.category)?;
+        m.serialize_field("quantity", &t.quantity)?;
+        m.serialize_field("currency", &t.currency)?;
+        m.serialize_field("channel", &t.channel.map(|c| c.as_str()))?;
+        m.serialize_field("ip_address", &t.ip_address.as_ref().map(Text))?;
+        m.serialize_field("session_id", &t.session_id)?;
+        m.serialize_field("customer_email", &t.customer_email)?;
+        m.serialize_field("injected_scenario", &t.injected_scenario.map(|x| x.as_str()))?;
+        m.serialize_field("event_date", &event_date(t.timestamp))?;
+        m.end()
+    }
+}
+
+/// `bronze/clickstream`: every valid click event as it was on the bus (shared, not copied).
+#[derive(Clone, Debug, PartialEq)]
 pub struct BronzeClick {
     pub source_partition: u32,
     pub source_offset: u64,
     pub ingest_time: Timestamp,
-    pub event_id: String,
-    pub user_id: String,
-    pub session_id: String,
-    pub event_type: &'static str,
-    pub event_timestamp: Timestamp,
-    pub product_id: Option<String>,
-    pub category: Option<String>,
-    pub price: Option<f64>,
-    pub quantity: Option<u32>,
-    pub page_url: Option<String>,
-    pub user_agent: Option<String>,
-    pub ip_address: Option<String>,
-    pub event_date: String,
+    pub click: Arc<ClickEvent>,
+}
+
+impl Serialize for BronzeClick {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = &*self.click;
+        let mut m = s.serialize_struct("BronzeClick", 16)?;
+        m.serialize_field("source_partition", &self.source_partition)?;
+        m.serialize_field("source_offset", &self.source_offset)?;
+        m.serialize_field("ingest_time", &self.ingest_time)?;
+        m.serialize_field("event_id", &c.event_id)?;
+        m.serialize_field("user_id", &Text(&c.user_id))?;
+        m.serialize_field("session_id", &c.session_id)?;
+        m.serialize_field("event_type", c.event_type.as_str())?;
+        m.serialize_field("event_timestamp", &c.event_timestamp)?;
+        m.serialize_field("product_id", &c.product_id)?;
+        m.serialize_field("category", &c.category)?;
+        m.serialize_field("price", &c.price)?;
+        m.serialize_field("quantity", &c.quantity)?;
+        m.serialize_field("page_url", &c.page_url)?;
+        m.serialize_field("user_agent", &c.user_agent)?;
+        m.serialize_field("ip_address", &c.ip_address.as_ref().map(Text))?;
+        m.serialize_field("event_date", &event_date(c.event_timestamp))?;
+        m.end()
+    }
+}
+
+/// Serialises a value as its `Display` text (customer ids, IP addresses).
+struct Text<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Text<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
 }
 
 /// `bronze/dead_letter`: records the processor could not accept, with the reason.
@@ -158,30 +212,18 @@ pub struct DeadLetterRow {
     pub raw: Option<String>,
     pub raw_hex: Option<String>,
     pub ingest_time: Timestamp,
-    pub event_date: String,
+    pub event_date: NaiveDate,
 }
 
-/// `silver/transactions`: cleaned, enriched and scored.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+/// `silver/transactions`: cleaned, enriched and scored. The transaction's own columns come from
+/// the event shared with its bronze row; the rest are the enrichment and the score.
+#[derive(Clone, Debug, PartialEq)]
 pub struct SilverTransaction {
     pub source_partition: u32,
     pub source_offset: u64,
-    pub transaction_id: String,
-    pub user_id: String,
-    pub amount: f64,
-    pub merchant: String,
-    pub timestamp: Timestamp,
-    pub is_fraud: Option<bool>,
-    pub payment_method: &'static str,
-    pub location: String,
+    pub tx: Arc<Transaction>,
     pub city: String,
     pub country: String,
-    pub device_id: String,
-    pub product_id: Option<String>,
-    pub category: Option<String>,
-    pub quantity: Option<u32>,
-    pub currency: String,
-    pub channel: Option<&'static str>,
     pub hour: u8,
     pub day_of_week: u8,
     pub is_weekend: bool,
@@ -202,8 +244,52 @@ pub struct SilverTransaction {
     /// `known_fraud:50,crypto:20`), in a fixed rule order.
     pub reasons: String,
     pub is_alert: bool,
-    pub injected_scenario: Option<&'static str>,
-    pub event_date: String,
+}
+
+impl Serialize for SilverTransaction {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = &*self.tx;
+        let mut m = s.serialize_struct("SilverTransaction", 38)?;
+        m.serialize_field("source_partition", &self.source_partition)?;
+        m.serialize_field("source_offset", &self.source_offset)?;
+        m.serialize_field("transaction_id", &t.transaction_id)?;
+        m.serialize_field("user_id", &Text(&t.user_id))?;
+        m.serialize_field("amount", &t.amount)?;
+        m.serialize_field("merchant", &t.merchant)?;
+        m.serialize_field("timestamp", &t.timestamp)?;
+        m.serialize_field("is_fraud", &t.is_fraud)?;
+        m.serialize_field("payment_method", t.payment_method.as_str())?;
+        m.serialize_field("location", &t.location)?;
+        m.serialize_field("city", &self.city)?;
+        m.serialize_field("country", &self.country)?;
+        m.serialize_field("device_id", &t.device_id)?;
+        m.serialize_field("product_id", &t.product_id)?;
+        m.serialize_field("category", &t.category)?;
+        m.serialize_field("quantity", &t.quantity)?;
+        m.serialize_field("currency", &t.currency)?;
+        m.serialize_field("channel", &t.channel.map(|c| c.as_str()))?;
+        m.serialize_field("hour", &self.hour)?;
+        m.serialize_field("day_of_week", &self.day_of_week)?;
+        m.serialize_field("is_weekend", &self.is_weekend)?;
+        m.serialize_field("amount_band", self.amount_band)?;
+        m.serialize_field("is_high_value", &self.is_high_value)?;
+        m.serialize_field("customer_tx_count", &self.customer_tx_count)?;
+        m.serialize_field("customer_avg_amount", &self.customer_avg_amount)?;
+        m.serialize_field("customer_std_amount", &self.customer_std_amount)?;
+        m.serialize_field("amount_zscore", &self.amount_zscore)?;
+        m.serialize_field("is_new_device", &self.is_new_device)?;
+        m.serialize_field("device_customers", &self.device_customers)?;
+        m.serialize_field("distance_km", &self.distance_km)?;
+        m.serialize_field("speed_kmh", &self.speed_kmh)?;
+        m.serialize_field("velocity_30m", &self.velocity_30m)?;
+        m.serialize_field("risk_score", &self.risk_score)?;
+        m.serialize_field("risk_level", self.risk_level)?;
+        m.serialize_field("reasons", &self.reasons)?;
+        m.serialize_field("is_alert", &self.is_alert)?;
+        m.serialize_field("injected_scenario", &t.injected_scenario.map(|x| x.as_str()))?;
+        m.serialize_field("event_date", &event_date(t.timestamp))?;
+        m.end()
+    }
 }
 
 /// `gold/fraud_alerts`: transactions scored at or above the alert level.
@@ -223,7 +309,7 @@ pub struct AlertRow {
     pub reasons: String,
     pub rules_version: String,
     pub model_version: Option<String>,
-    pub event_date: String,
+    pub event_date: NaiveDate,
 }
 
 /// A closed window of transaction KPIs; which key columns are set depends on the table.
@@ -249,7 +335,7 @@ pub struct WindowRow {
     pub distinct_merchants: u64,
     /// Transactions per payment method, as JSON (`{"credit_card": 12, ...}`).
     pub payment_mix: String,
-    pub event_date: String,
+    pub event_date: NaiveDate,
 }
 
 /// `gold/sessions`: a clickstream session closed after the inactivity gap.
@@ -268,7 +354,7 @@ pub struct SessionRow {
     pub purchases: u32,
     pub revenue: f64,
     pub converted: bool,
-    pub event_date: String,
+    pub event_date: NaiveDate,
 }
 
 /// `gold/funnel_10m`: views -> carts -> purchases per category and 10 minutes.
@@ -283,7 +369,7 @@ pub struct FunnelRow {
     pub view_to_cart_rate: f64,
     pub cart_to_purchase_rate: f64,
     pub conversion_rate: f64,
-    pub event_date: String,
+    pub event_date: NaiveDate,
 }
 
 /// `gold/late_events`: events that arrived after their window was final.
@@ -298,5 +384,5 @@ pub struct LateEventRow {
     pub watermark: Timestamp,
     pub source_partition: u32,
     pub source_offset: u64,
-    pub event_date: String,
+    pub event_date: NaiveDate,
 }

@@ -17,7 +17,7 @@
 //! are readable for the live dashboard with [`Aggregate::live`].
 
 use crate::analytics::kpi::{Kpi, KpiInput, KpiOutput};
-use crate::model::{Timestamp, Transaction, topic};
+use crate::model::{Timestamp, Transaction, UserId, Vocabulary, topic};
 use crate::stream::operator::{Operator, OperatorError, load, save};
 use crate::stream::outputs::{LateEventRow, Outputs, WindowRow, event_date};
 use crate::stream::window::{Added, Closed, WindowError, WindowSpec, WindowStore};
@@ -27,7 +27,6 @@ use std::time::Duration;
 /// One scored transaction, as the windows need it.
 pub struct Scored<'a> {
     pub tx: &'a Transaction,
-    pub user_id: &'a str,
     pub country: &'a str,
     pub kpi: KpiInput,
     pub source_partition: u32,
@@ -53,6 +52,11 @@ struct Stores {
 pub struct Aggregate {
     stores: Stores,
     late_events: u64,
+    /// Reused for each event's merchant x payment method x country key: the store copies a key
+    /// only when it is new, so the common case allocates nothing.
+    scratch: MerchantPaymentCountry,
+    /// Likewise for the customer id's text.
+    user_scratch: String,
 }
 
 const MINUTE: u64 = 60;
@@ -81,6 +85,8 @@ impl Aggregate {
                 merchant_payment_country_10m: store(WindowSpec::tumbling(mins(10))?, l)?,
             },
             late_events: 0,
+            scratch: Default::default(),
+            user_scratch: String::new(),
         })
     }
 
@@ -116,22 +122,27 @@ impl Aggregate {
     pub fn add(&mut self, e: &Scored<'_>, watermark: Option<Timestamp>, out: &mut Outputs) {
         let ts = e.tx.timestamp;
         let s = &mut self.stores;
+        let key = &mut self.scratch;
+        for (part, value) in
+            [(&mut key.0, e.tx.merchant.as_str()), (&mut key.1, e.tx.payment_method.as_str()), (&mut key.2, e.country)]
+        {
+            part.clear();
+            part.push_str(value);
+        }
+        let user = &mut self.user_scratch;
+        user.clear();
+        match &e.tx.user_id {
+            UserId::Int(v) => user.push_str(itoa::Buffer::new().format(*v)),
+            UserId::Str(v) => user.push_str(v),
+        }
         let added = [
             ("kpi_1m", s.kpi_1m.add(&(), ts, &e.kpi, watermark)),
             ("kpi_1m_sliding", s.kpi_1m_sliding.add(&(), ts, &e.kpi, watermark)),
             ("platform_1h", s.platform_1h.add(&(), ts, &e.kpi, watermark)),
             ("merchant_15m", s.merchant_15m.add(e.tx.merchant.as_str(), ts, &e.kpi, watermark)),
-            ("customer_1h", s.customer_1h.add(e.user_id, ts, &e.kpi, watermark)),
+            ("customer_1h", s.customer_1h.add(user.as_str(), ts, &e.kpi, watermark)),
             ("country_30m", s.country_30m.add(e.country, ts, &e.kpi, watermark)),
-            (
-                "merchant_payment_country_10m",
-                s.merchant_payment_country_10m.add(
-                    &(e.tx.merchant.clone(), e.tx.payment_method.to_string(), e.country.to_string()),
-                    ts,
-                    &e.kpi,
-                    watermark,
-                ),
-            ),
+            ("merchant_payment_country_10m", s.merchant_payment_country_10m.add(&*key, ts, &e.kpi, watermark)),
         ];
         for (table, added) in added {
             if added.is_late_event() {

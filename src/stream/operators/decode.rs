@@ -5,12 +5,27 @@
 //! `bronze/dead_letter` table, with the reason code, the source partition and offset, and the raw
 //! bytes (e-mail addresses scrubbed). Processing goes on with the next record.
 
-use crate::model::{
-    ClickEvent, DeadLetter, Event, EventKind, Timestamp, Transaction, Validator, Vocabulary, decode_json, topic,
-};
+use crate::model::{ClickEvent, DeadLetter, Event, EventKind, Timestamp, Transaction, Validator, decode_json, topic};
 use crate::stream::operator::Operator;
 use crate::stream::outputs::{BronzeClick, BronzeTransaction, DeadLetterRow, Outputs, event_date};
 use crate::stream::source::Input;
+use std::sync::Arc;
+
+/// A decoded event, shared with its bronze row.
+pub enum Decoded {
+    Transaction(Arc<Transaction>),
+    Click(Arc<ClickEvent>),
+}
+
+impl Decoded {
+    /// Its event time.
+    pub fn time(&self) -> Timestamp {
+        match self {
+            Decoded::Transaction(t) => t.timestamp,
+            Decoded::Click(c) => c.event_timestamp,
+        }
+    }
+}
 
 pub struct Decode {
     validator: Validator,
@@ -23,14 +38,24 @@ impl Decode {
 
     /// Decodes one record read from `kind`'s topic; a refused record is written to `out` as a
     /// dead letter and `None` returned.
-    pub fn decode(&self, kind: EventKind, input: &Input, ingest_time: Timestamp, out: &mut Outputs) -> Option<Event> {
+    pub fn decode(&self, kind: EventKind, input: &Input, ingest_time: Timestamp, out: &mut Outputs) -> Option<Decoded> {
+        let (source_partition, source_offset) = (input.partition, input.offset);
         match decode_json(kind, &input.value, &self.validator) {
-            Ok(event) => {
-                match &event {
-                    Event::Transaction(t) => out.bronze_transactions.push(bronze_transaction(t, input, ingest_time)),
-                    Event::Click(c) => out.bronze_clickstream.push(bronze_click(c, input, ingest_time)),
-                }
-                Some(event)
+            Ok(Event::Transaction(tx)) => {
+                let tx = Arc::new(tx);
+                let row = BronzeTransaction { source_partition, source_offset, ingest_time, tx: tx.clone() };
+                out.bronze_transactions.push(row);
+                Some(Decoded::Transaction(tx))
+            }
+            Ok(Event::Click(click)) => {
+                let click = Arc::new(click);
+                out.bronze_clickstream.push(BronzeClick {
+                    source_partition,
+                    source_offset,
+                    ingest_time,
+                    click: click.clone(),
+                });
+                Some(Decoded::Click(click))
             }
             Err(error) => {
                 let source = format!("{}/{}", kind.topic(), input.partition);
@@ -67,54 +92,6 @@ impl Operator for Decode {
     }
 }
 
-fn bronze_transaction(t: &Transaction, input: &Input, ingest_time: Timestamp) -> BronzeTransaction {
-    BronzeTransaction {
-        source_partition: input.partition,
-        source_offset: input.offset,
-        ingest_time,
-        transaction_id: t.transaction_id.clone(),
-        user_id: t.user_id.to_string(),
-        amount: t.amount,
-        merchant: t.merchant.clone(),
-        timestamp: t.timestamp,
-        is_fraud: t.is_fraud,
-        payment_method: t.payment_method.as_str(),
-        location: t.location.clone(),
-        device_id: t.device_id.clone(),
-        product_id: t.product_id.clone(),
-        category: t.category.clone(),
-        quantity: t.quantity,
-        currency: t.currency.clone(),
-        channel: t.channel.map(|c| c.as_str()),
-        ip_address: t.ip_address.map(|ip| ip.to_string()),
-        session_id: t.session_id.clone(),
-        customer_email: t.customer_email.clone(),
-        injected_scenario: t.injected_scenario.map(|s| s.as_str()),
-        event_date: event_date(t.timestamp),
-    }
-}
-
-fn bronze_click(c: &ClickEvent, input: &Input, ingest_time: Timestamp) -> BronzeClick {
-    BronzeClick {
-        source_partition: input.partition,
-        source_offset: input.offset,
-        ingest_time,
-        event_id: c.event_id.clone(),
-        user_id: c.user_id.to_string(),
-        session_id: c.session_id.clone(),
-        event_type: c.event_type.as_str(),
-        event_timestamp: c.event_timestamp,
-        product_id: c.product_id.clone(),
-        category: c.category.clone(),
-        price: c.price,
-        quantity: c.quantity,
-        page_url: c.page_url.clone(),
-        user_agent: c.user_agent.clone(),
-        ip_address: c.ip_address.map(|ip| ip.to_string()),
-        event_date: event_date(c.event_timestamp),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,14 +113,20 @@ mod tests {
         let line = br#"{"transaction_id":"t1","user_id":7,"amount":12.5,"merchant":"M","timestamp":"2025-01-03T10:00:00Z","payment_method":"crypto","location":"Paris, France","device_id":"d1"}"#;
         let mut out = Outputs::default();
         let now = Timestamp::parse("2025-01-03T10:00:01Z").unwrap();
-        let event = decoder().decode(EventKind::Transaction, &input(line, 41), now, &mut out).unwrap();
-        assert_eq!(event.kind(), EventKind::Transaction);
+        let Some(Decoded::Transaction(tx)) = decoder().decode(EventKind::Transaction, &input(line, 41), now, &mut out)
+        else {
+            panic!("a transaction")
+        };
         let row = &out.bronze_transactions[0];
-        assert_eq!((row.source_partition, row.source_offset, row.user_id.as_str()), (2, 41, "7"));
+        assert!(Arc::ptr_eq(&row.tx, &tx), "the bronze row shares the event");
+        let json = serde_json::to_value(row).unwrap();
+        assert_eq!((json["source_partition"].as_u64(), json["source_offset"].as_u64()), (Some(2), Some(41)));
+        assert_eq!(json["user_id"], "7", "customer ids are text in the lake");
         assert_eq!(
-            (row.payment_method, row.event_date.as_str(), row.currency.as_str()),
-            ("crypto", "2025-01-03", "USD")
+            (json["payment_method"].as_str(), json["event_date"].as_str(), json["currency"].as_str()),
+            (Some("crypto"), Some("2025-01-03"), Some("USD"))
         );
+        assert_eq!(json["ingest_time"], serde_json::to_value(now).unwrap());
         assert!(out.dead_letters.is_empty() && out.messages.is_empty());
     }
 

@@ -15,3 +15,11 @@ pub fn hash(bytes: &[u8]) -> u64 {
     }
     h
 }
+
+/// [`hash`] of a customer id's text form, without building the text.
+pub fn user_hash(id: &crate::model::UserId) -> u64 {
+    match id {
+        crate::model::UserId::Int(v) => hash(itoa::Buffer::new().format(*v).as_bytes()),
+        crate::model::UserId::Str(s) => hash(s.as_bytes()),
+    }
+}

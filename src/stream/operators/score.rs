@@ -32,9 +32,9 @@ pub struct ScoreOp {
 const DAY_MICROS: i64 = 86_400 * 1_000_000;
 
 /// What the windows need of a scored transaction.
-pub struct ScoredInfo {
-    pub user_id: String,
-    pub country: String,
+pub struct ScoredInfo<'t> {
+    /// Parsed from the transaction's location.
+    pub country: &'t str,
     pub kpi: KpiInput,
     pub alert: bool,
 }
@@ -72,7 +72,13 @@ impl ScoreOp {
     }
 
     /// Enriches and scores one transaction read from `partition` at `offset`.
-    pub fn score(&mut self, tx: &Transaction, partition: u32, offset: u64, out: &mut Outputs) -> ScoredInfo {
+    pub fn score<'t>(
+        &mut self,
+        tx: &'t Arc<Transaction>,
+        partition: u32,
+        offset: u64,
+        out: &mut Outputs,
+    ) -> ScoredInfo<'t> {
         let cfg = &*self.config;
         let i = (partition as usize).min(self.states.len() - 1);
         let e = self.states[i].observe(tx, cfg);
@@ -87,9 +93,8 @@ impl ScoreOp {
             reason_text.push(':');
             reason_text.push_str(&r.points.to_string());
         }
-        let user_id = tx.user_id.to_string();
-        let date = event_date(tx.timestamp);
         if alert {
+            let user_id = tx.user_id.to_string();
             self.alerts += 1;
             let row = AlertRow {
                 alert_id: fraud::alert_id(&tx.transaction_id, &self.rules_version, None),
@@ -105,32 +110,19 @@ impl ScoreOp {
                 reasons: reason_text.clone(),
                 rules_version: self.rules_version.clone(),
                 model_version: None,
-                event_date: date.clone(),
+                event_date: event_date(tx.timestamp),
             };
             if let Ok(value) = serde_json::to_vec(&row) {
-                out.messages.push((topic::FRAUD_ALERTS, user_id.clone().into_bytes(), value));
+                out.messages.push((topic::FRAUD_ALERTS, user_id.into_bytes(), value));
             }
             out.alerts.push(row);
         }
         out.silver_transactions.push(SilverTransaction {
             source_partition: partition,
             source_offset: offset,
-            transaction_id: tx.transaction_id.clone(),
-            user_id: user_id.clone(),
-            amount: tx.amount,
-            merchant: tx.merchant.clone(),
-            timestamp: tx.timestamp,
-            is_fraud: tx.is_fraud,
-            payment_method: tx.payment_method.as_str(),
-            location: tx.location.clone(),
+            tx: tx.clone(),
             city: e.city.to_string(),
             country: e.country.to_string(),
-            device_id: tx.device_id.clone(),
-            product_id: tx.product_id.clone(),
-            category: tx.category.clone(),
-            quantity: tx.quantity,
-            currency: tx.currency.clone(),
-            channel: tx.channel.map(|c| c.as_str()),
             hour: e.hour,
             day_of_week: e.day_of_week,
             is_weekend: e.is_weekend,
@@ -149,12 +141,10 @@ impl ScoreOp {
             risk_level: level_name(level),
             reasons: reason_text,
             is_alert: alert,
-            injected_scenario: tx.injected_scenario.map(|s| s.as_str()),
-            event_date: date,
         });
         let kpi = KpiInput {
             amount: tx.amount,
-            customer: super::hash(user_id.as_bytes()),
+            customer: super::user_hash(&tx.user_id),
             device: super::hash(tx.device_id.as_bytes()),
             merchant: super::hash(tx.merchant.as_bytes()),
             payment_method: tx.payment_method,
@@ -162,7 +152,7 @@ impl ScoreOp {
             alert,
             high_value: e.is_high_value,
         };
-        ScoredInfo { user_id, country: e.country.to_string(), kpi, alert }
+        ScoredInfo { country: e.country, kpi, alert }
     }
 }
 

@@ -51,10 +51,9 @@ impl Sessions {
     }
 
     pub fn add(&mut self, c: &ClickEvent, partition: u32, offset: u64, wm: Option<Timestamp>, out: &mut Outputs) {
-        let user_id = c.user_id.to_string();
-        let user = super::hash(user_id.as_bytes());
+        let user = super::user_hash(&c.user_id);
         let ts = c.event_timestamp.micros();
-        let entry = self.users.entry(user).or_insert((user_id, ts));
+        let entry = self.users.entry(user).or_insert_with(|| (c.user_id.to_string(), ts));
         entry.1 = entry.1.max(ts);
         let click = Click {
             session_id: &c.session_id,
