@@ -35,7 +35,7 @@ use crate::model::{ClickType, Timestamp};
 use crate::stream::time::duration_micros;
 use crate::stream::window::Accumulator;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 /// Session settings.
@@ -187,7 +187,8 @@ pub struct Sessionizer {
     watermark: Option<i64>,
     next_id: u64,
     /// Each session id's open sessions, disjoint, by ascending start.
-    open: BTreeMap<String, Vec<Session>>,
+    #[serde(serialize_with = "crate::model::sorted_map")]
+    open: HashMap<String, Vec<Session>>,
     /// (a lower bound of last + gap, session id, id) per open session; refreshed lazily when
     /// popped, so that an event does not touch it.
     expiry: BTreeSet<(i64, String, u64)>,
@@ -199,7 +200,7 @@ impl Sessionizer {
             return Err(SessionError::ZeroGap);
         }
         let gap = duration_micros(config.gap);
-        Ok(Sessionizer { gap, watermark: None, next_id: 0, open: BTreeMap::new(), expiry: BTreeSet::new() })
+        Ok(Sessionizer { gap, watermark: None, next_id: 0, open: HashMap::new(), expiry: BTreeSet::new() })
     }
 
     /// Open sessions.

@@ -20,7 +20,7 @@ use super::FraudConfig;
 use super::features::Enrichment;
 use super::profile::{CustomerProfile, DeviceEntry, micros, stable_hash};
 use crate::model::{Timestamp, Transaction, UserId};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// How many entries [`FraudState::expire`] dropped.
@@ -33,11 +33,11 @@ pub struct Expired {
 /// Everything scoring remembers: one per partition, checkpointed by the processor.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FraudState {
-    #[serde(serialize_with = "sorted")]
+    #[serde(serialize_with = "crate::model::sorted_map")]
     int_customers: HashMap<i64, CustomerProfile>,
-    #[serde(serialize_with = "sorted")]
+    #[serde(serialize_with = "crate::model::sorted_map")]
     str_customers: HashMap<Box<str>, CustomerProfile>,
-    #[serde(serialize_with = "sorted")]
+    #[serde(serialize_with = "crate::model::sorted_map")]
     devices: HashMap<Box<str>, DeviceEntry>,
 }
 
@@ -137,13 +137,6 @@ impl<'a> CustomerKey<'a> {
             CustomerKey::Str(s) => stable_hash(s.as_bytes()),
         }
     }
-}
-
-/// Serializes a hash map sorted by key, so that equal maps give equal bytes.
-fn sorted<K: Ord + Serialize, V: Serialize, S: Serializer>(map: &HashMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
-    let mut entries: Vec<(&K, &V)> = map.iter().collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    s.collect_map(entries)
 }
 
 #[cfg(test)]

@@ -27,6 +27,16 @@ pub use pseudonym::Pseudonymizer;
 pub use time::{Clock, FixedClock, MICROS_PER_SECOND, SystemClock, Timestamp};
 pub use transaction::{Channel, FraudScenario, PaymentMethod, Transaction};
 
+/// Serializes a hash map sorted by key, so that equal maps give equal bytes (checkpoint state).
+pub fn sorted_map<K: Ord + serde::Serialize, V: serde::Serialize, S: serde::Serializer>(
+    map: &std::collections::HashMap<K, V>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut entries: Vec<(&K, &V)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    s.collect_map(entries)
+}
+
 use serde::Serialize;
 use std::fmt;
 use std::sync::Arc;
