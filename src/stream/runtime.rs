@@ -20,7 +20,7 @@ use super::checkpoint::CheckpointStore;
 use super::committer::{CommitError, Committer, FromCommitter, Tables, ToCommitter};
 use super::operator::{Operator, OperatorError};
 use super::operators::aggregate::{Aggregate, Scored};
-use super::operators::decode::Decode;
+use super::operators::decode::{Decode, Decoded};
 use super::operators::score::ScoreOp;
 use super::operators::sessions::Sessions;
 use super::outputs::Outputs;
@@ -29,7 +29,7 @@ use super::time::{WatermarkConfig, Watermarks, duration_micros};
 use crate::analytics::sessions::SessionConfig;
 use crate::bus::{BusError, Consumer, Producer};
 use crate::fraud::FraudConfig;
-use crate::model::{Clock, Event, EventKind, Timestamp, Validator, topic};
+use crate::model::{Clock, EventKind, Timestamp, Validator, topic};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -47,7 +47,10 @@ pub struct StreamConfig {
     /// How often an epoch ends: outputs committed, checkpoint written.
     #[serde(with = "crate::config::duration")]
     pub checkpoint_interval: Duration,
-    /// Records per poll of the bus.
+    /// The most records per poll of the bus when catching up to the end of the log
+    /// (`--until-caught-up`). Polls adapt below it: each asks for twice what the last one
+    /// returned (at least 64). A live run polls at most 64, so that a record waits only for
+    /// the few read with it (latency before throughput).
     pub poll_records: usize,
     /// A clickstream session closes after this long without events.
     #[serde(with = "crate::config::duration")]
@@ -205,6 +208,13 @@ pub struct Parts {
 }
 
 const TOPICS: [&str; 2] = [topic::TRANSACTIONS, topic::CLICKSTREAM];
+/// The smallest poll, and the largest of a live run (see [`StreamConfig::poll_records`]): 64
+/// records take about 0.2 ms to process.
+const MIN_POLL: usize = 64;
+const LIVE_MAX_POLL: usize = 64;
+/// Rows are handed to the committer once this many are ready, or after `SEND_EVERY`.
+const SEND_ROWS: usize = 2048;
+const SEND_EVERY: Duration = Duration::from_millis(10);
 
 impl Processor {
     /// Builds the operators and restores the newest checkpoint, if any.
@@ -235,6 +245,8 @@ impl Processor {
         score.start(state.operators.get("score").map(Vec::as_slice))?;
         aggregate.start(state.operators.get("aggregate").map(Vec::as_slice))?;
         sessions.start(state.operators.get("sessions").map(Vec::as_slice))?;
+        let mut state = state;
+        state.operators.clear(); // restored into the operators; no need to hold the bytes
         let watermarks = match &state.watermarks {
             Some(w) => {
                 let mut w = w.clone();
@@ -293,6 +305,16 @@ impl Processor {
         options: &mut RunOptions,
     ) -> Result<(), ProcessError> {
         let mut inputs: Vec<Input> = Vec::with_capacity(self.config.poll_records);
+        // Catching up to an end, polls are as big as allowed; live, small enough that a record
+        // waits only for the few read with it.
+        let max_poll = if options.until_caught_up {
+            self.config.poll_records
+        } else {
+            self.config.poll_records.min(LIVE_MAX_POLL)
+        };
+        let min_poll = MIN_POLL.min(max_poll);
+        let mut want = min_poll;
+        let mut last_send = Instant::now();
         let mut out = Outputs::default();
         let mut epoch_started = Instant::now();
         let mut last_status = Instant::now();
@@ -303,7 +325,8 @@ impl Processor {
                 break;
             }
             inputs.clear();
-            self.source.poll(self.config.poll_records, &mut inputs)?;
+            self.source.poll(want, &mut inputs)?;
+            want = (inputs.len() * 2).clamp(min_poll, max_poll);
             let now = self.clock.now();
             if inputs.is_empty() {
                 if options.until_caught_up {
@@ -321,11 +344,16 @@ impl Processor {
             {
                 self.advance(new, &mut out);
             }
-            if !out.is_empty() {
-                to.send(ToCommitter::Rows(Box::new(std::mem::take(&mut out))))
+            // Rows go to the committer in chunks of some size, at least every few ms, and all of
+            // them before the epoch they belong to ends.
+            let epoch_ends = epoch_started.elapsed() >= self.config.checkpoint_interval;
+            if !out.is_empty() && (epoch_ends || out.rows() >= SEND_ROWS || last_send.elapsed() >= SEND_EVERY) {
+                last_send = Instant::now();
+                let next = out.sized_like();
+                to.send(ToCommitter::Rows(Box::new(std::mem::replace(&mut out, next))))
                     .map_err(|_| ProcessError::CommitterGone)?;
             }
-            if epoch_started.elapsed() >= self.config.checkpoint_interval {
+            if epoch_ends {
                 self.end_epoch(to)?;
                 epoch_started = Instant::now();
             }
@@ -358,7 +386,7 @@ impl Processor {
         self.watermarks.observe(input.input, time, now);
         self.state.max_event_time = self.state.max_event_time.max(Some(time.micros()));
         match event {
-            Event::Transaction(tx) => {
+            Decoded::Transaction(tx) => {
                 self.state.counters.transactions += 1;
                 let info = self.score.score(&tx, input.partition, input.offset, out);
                 if info.alert {
@@ -368,8 +396,7 @@ impl Processor {
                 let late_before = out.late_events.len();
                 let scored = Scored {
                     tx: &tx,
-                    user_id: &info.user_id,
-                    country: &info.country,
+                    country: info.country,
                     kpi: info.kpi,
                     source_partition: input.partition,
                     source_offset: input.offset,
@@ -377,7 +404,7 @@ impl Processor {
                 self.aggregate.add(&scored, wm, out);
                 self.state.counters.late_events += (out.late_events.len() - late_before) as u64;
             }
-            Event::Click(click) => {
+            Decoded::Click(click) => {
                 self.state.counters.clicks += 1;
                 let late_before = out.late_events.len();
                 self.sessions.add(&click, input.partition, input.offset, wm, out);
@@ -410,9 +437,9 @@ impl Processor {
         operators.insert("score".to_string(), self.score.checkpoint()?);
         operators.insert("aggregate".to_string(), self.aggregate.checkpoint()?);
         operators.insert("sessions".to_string(), self.sessions.checkpoint()?);
-        self.state.operators = operators;
         self.state.watermarks = Some(self.watermarks.clone());
-        let state = self.state.clone();
+        // The operators' bytes move to the committer; the processor keeps no copy.
+        let state = ProcessorState { operators, ..self.state.clone() };
         let offsets = self.source.positions();
         to.send(ToCommitter::Epoch { epoch: self.epoch, offsets, state }).map_err(|_| ProcessError::CommitterGone)
     }
