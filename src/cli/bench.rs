@@ -32,7 +32,14 @@ pub struct Args {
     /// Runs per figure; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
-    /// Events per second offered in the latency run.
+    /// Simulated shop traffic for the core and pipeline runs, in transactions per hour of event
+    /// time: how densely events fill the windows. The default is the quickstart's shop.
+    #[arg(long, default_value_t = 500_000.0)]
+    pub transactions_per_hour: f64,
+    /// Customers in the generated world (the fraud state holds one entry per active customer).
+    #[arg(long)]
+    pub customers: Option<u32>,
+    /// Events per second offered in the latency run (its event time follows the wall clock).
     #[arg(long, default_value_t = 50_000.0)]
     pub rate: f64,
     /// How long the latency run lasts.
@@ -75,6 +82,18 @@ fn wanted(args: &Args, figure: &str) -> bool {
 }
 
 pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
+    if !(args.transactions_per_hour.is_finite() && args.transactions_per_hour > 0.0) {
+        anyhow::bail!("--transactions-per-hour {}: use a positive number", args.transactions_per_hour);
+    }
+    let mut config = ctx.config.clone();
+    config.generate.transactions_per_hour = args.transactions_per_hour;
+    if let Some(customers) = args.customers {
+        config.generate.customers = customers;
+    }
+    let mut problems = Vec::new();
+    config.check(&mut problems);
+    anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
+    let ctx = &super::Context { config, config_file: None, data_dir: ctx.data_dir.clone(), clock: ctx.clock.clone() };
     let runs = args.runs.max(1);
     let mut figures = Figures { events_per_run: 0, ..Figures::default() };
     if wanted(&args, "core") {
@@ -95,7 +114,10 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&figures)?);
     } else {
-        println!("transactions per run: {} (plus their clickstream), medians of {runs} runs", args.events);
+        println!(
+            "transactions per run: {} (plus their clickstream) at {} per hour of event time, {} customers, medians of {runs} runs",
+            args.events, args.transactions_per_hour, ctx.config.generate.customers
+        );
         if let Some(r) = figures.core_events_per_second {
             println!("core (decode + validate + enrich + score + windows, one thread, no I/O): {r:.0} events/s");
         }
@@ -202,6 +224,9 @@ fn latency(ctx: &super::Context, rate: f64, duration: Duration) -> anyhow::Resul
     let log = tmp.open_log()?;
     let mut params = tmp.config.generate.params(tmp.clock.as_ref());
     params.start = tmp.clock.now();
+    // At this pace about a third of the events are transactions: event time then runs roughly
+    // with the wall clock, as in a live shop.
+    params.transactions_per_hour = rate * 3600.0 / 3.0;
     let world = Arc::new(World::build(&params, &tmp.config.pseudonymizer()));
     let mut generator = Generator::new(params, world);
     let stop = Arc::new(AtomicBool::new(false));

@@ -228,13 +228,17 @@ impl Lake {
     pub fn table(&self, spec: &TableSpec) -> Result<LakeTable> {
         let id = spec.id();
         let url = self.table_url(spec.layer, spec.name)?;
+        // A local table without a log is new: create it without a load that could only fail
+        // (and that the Delta kernel would log as an error).
+        let mut new = false;
         if let Ok(path) = url.to_file_path() {
             std::fs::create_dir_all(&path).map_err(|e| LakeError::Location {
                 location: path.display().to_string(),
                 message: format!("cannot create the table directory: {e}"),
             })?;
+            new = !path.join("_delta_log").exists();
         }
-        let table = self.block_on(open_or_create(&id, url.clone(), spec))?;
+        let table = self.block_on(open_or_create(&id, url.clone(), spec, new))?;
         check_schema(&id, url.as_str(), &table, spec)?;
         Ok(LakeTable::new(id, table, self.runtime.clone()))
     }
@@ -257,13 +261,16 @@ impl Lake {
     }
 }
 
-async fn open_or_create(id: &str, url: Url, spec: &TableSpec) -> Result<DeltaTable> {
+/// `new`: the caller knows no log exists yet, so creation goes first.
+async fn open_or_create(id: &str, url: Url, spec: &TableSpec, new: bool) -> Result<DeltaTable> {
     let mut table =
         DeltaTableBuilder::from_url(url).and_then(|b| b.build()).map_err(|e| LakeError::delta(id, "locating", e))?;
-    match table.load().await {
-        Ok(()) => return Ok(table),
-        Err(DeltaTableError::NotATable(_)) => {}
-        Err(e) => return Err(LakeError::delta(id, "loading", e)),
+    if !new {
+        match table.load().await {
+            Ok(()) => return Ok(table),
+            Err(DeltaTableError::NotATable(_)) => {}
+            Err(e) => return Err(LakeError::delta(id, "loading", e)),
+        }
     }
     let schema: StructType = spec.schema.as_ref().try_into_kernel().map_err(|e| {
         LakeError::delta(id, "creating", DeltaTableError::Generic(format!("schema not representable in delta: {e}")))
