@@ -134,25 +134,10 @@ impl Serialize for BronzeTransaction {
         m.serialize_field("source_partition", &self.source_partition)?;
         m.serialize_field("source_offset", &self.source_offset)?;
         m.serialize_field("ingest_time", &self.ingest_time)?;
-        m.serialize_field("transaction_id", &t.transaction_id)?;
-        m.serialize_field("user_id", &Text(&t.user_id))?;
-        m.serialize_field("amount", &t.amount)?;
-        m.serialize_field("merchant", &t.merchant)?;
-        m.serialize_field("timestamp", &t.timestamp)?;
-        m.serialize_field("is_fraud", &t.is_fraud)?;
-        m.serialize_field("payment_method", t.payment_method.as_str())?;
-        m.serialize_field("location", &t.location)?;
-        m.serialize_field("device_id", &t.device_id)?;
-        m.serialize_field("product_id", &t.product_id)?;
-        m.serialize_field("category", &t.category)?;
-        m.serialize_field("quantity", &t.quantity)?;
-        m.serialize_field("currency", &t.currency)?;
-        m.serialize_field("channel", &t.channel.map(|c| c.as_str()))?;
+        transaction_columns(&mut m, t)?;
         m.serialize_field("ip_address", &t.ip_address.as_ref().map(Text))?;
         m.serialize_field("session_id", &t.session_id)?;
         m.serialize_field("customer_email", &t.customer_email)?;
-        m.serialize_field("injected_scenario", &t.injected_scenario.map(|x| x.as_str()))?;
-        m.serialize_field("event_date", &event_date(t.timestamp))?;
         m.end()
     }
 }
@@ -188,6 +173,27 @@ impl Serialize for BronzeClick {
         m.serialize_field("event_date", &event_date(c.event_timestamp))?;
         m.end()
     }
+}
+
+/// The columns bronze and silver both take from the transaction (tables match columns by name,
+/// so their place in the row does not matter).
+fn transaction_columns<M: SerializeStruct>(m: &mut M, t: &Transaction) -> Result<(), M::Error> {
+    m.serialize_field("transaction_id", &t.transaction_id)?;
+    m.serialize_field("user_id", &Text(&t.user_id))?;
+    m.serialize_field("amount", &t.amount)?;
+    m.serialize_field("merchant", &t.merchant)?;
+    m.serialize_field("timestamp", &t.timestamp)?;
+    m.serialize_field("is_fraud", &t.is_fraud)?;
+    m.serialize_field("payment_method", t.payment_method.as_str())?;
+    m.serialize_field("location", &t.location)?;
+    m.serialize_field("device_id", &t.device_id)?;
+    m.serialize_field("product_id", &t.product_id)?;
+    m.serialize_field("category", &t.category)?;
+    m.serialize_field("quantity", &t.quantity)?;
+    m.serialize_field("currency", &t.currency)?;
+    m.serialize_field("channel", &t.channel.map(|c| c.as_str()))?;
+    m.serialize_field("injected_scenario", &t.injected_scenario.map(|x| x.as_str()))?;
+    m.serialize_field("event_date", &event_date(t.timestamp))
 }
 
 /// Serialises a value as its `Display` text (customer ids, IP addresses).
@@ -252,22 +258,9 @@ impl Serialize for SilverTransaction {
         let mut m = s.serialize_struct("SilverTransaction", 38)?;
         m.serialize_field("source_partition", &self.source_partition)?;
         m.serialize_field("source_offset", &self.source_offset)?;
-        m.serialize_field("transaction_id", &t.transaction_id)?;
-        m.serialize_field("user_id", &Text(&t.user_id))?;
-        m.serialize_field("amount", &t.amount)?;
-        m.serialize_field("merchant", &t.merchant)?;
-        m.serialize_field("timestamp", &t.timestamp)?;
-        m.serialize_field("is_fraud", &t.is_fraud)?;
-        m.serialize_field("payment_method", t.payment_method.as_str())?;
-        m.serialize_field("location", &t.location)?;
+        transaction_columns(&mut m, t)?;
         m.serialize_field("city", &self.city)?;
         m.serialize_field("country", &self.country)?;
-        m.serialize_field("device_id", &t.device_id)?;
-        m.serialize_field("product_id", &t.product_id)?;
-        m.serialize_field("category", &t.category)?;
-        m.serialize_field("quantity", &t.quantity)?;
-        m.serialize_field("currency", &t.currency)?;
-        m.serialize_field("channel", &t.channel.map(|c| c.as_str()))?;
         m.serialize_field("hour", &self.hour)?;
         m.serialize_field("day_of_week", &self.day_of_week)?;
         m.serialize_field("is_weekend", &self.is_weekend)?;
@@ -286,8 +279,6 @@ impl Serialize for SilverTransaction {
         m.serialize_field("risk_level", self.risk_level)?;
         m.serialize_field("reasons", &self.reasons)?;
         m.serialize_field("is_alert", &self.is_alert)?;
-        m.serialize_field("injected_scenario", &t.injected_scenario.map(|x| x.as_str()))?;
-        m.serialize_field("event_date", &event_date(t.timestamp))?;
         m.end()
     }
 }
