@@ -208,10 +208,9 @@ pub struct Parts {
 }
 
 const TOPICS: [&str; 2] = [topic::TRANSACTIONS, topic::CLICKSTREAM];
-/// The smallest poll, and the largest of a live run (see [`StreamConfig::poll_records`]): 64
+/// The smallest poll, and every poll of a live run (see [`StreamConfig::poll_records`]): 64
 /// records take about 0.2 ms to process.
 const MIN_POLL: usize = 64;
-const LIVE_MAX_POLL: usize = 64;
 /// Rows are handed to the committer once this many are ready, or after `SEND_EVERY`.
 const SEND_ROWS: usize = 2048;
 const SEND_EVERY: Duration = Duration::from_millis(10);
@@ -238,14 +237,13 @@ impl Processor {
         let session_config = SessionConfig { gap: config.session_gap };
         let mut sessions = Sessions::new(&session_config, lateness).map_err(|e| ProcessError::Config(e.to_string()))?;
         let now = clock.now();
-        let (epoch, state) = match latest {
+        let (epoch, mut state) = match latest {
             Some(ck) => (ck.epoch, ck.state),
             None => (0, ProcessorState::default()),
         };
         score.start(state.operators.get("score").map(Vec::as_slice))?;
         aggregate.start(state.operators.get("aggregate").map(Vec::as_slice))?;
         sessions.start(state.operators.get("sessions").map(Vec::as_slice))?;
-        let mut state = state;
         state.operators.clear(); // restored into the operators; no need to hold the bytes
         let watermarks = match &state.watermarks {
             Some(w) => {
@@ -307,11 +305,8 @@ impl Processor {
         let mut inputs: Vec<Input> = Vec::with_capacity(self.config.poll_records);
         // Catching up to an end, polls are as big as allowed; live, small enough that a record
         // waits only for the few read with it.
-        let max_poll = if options.until_caught_up {
-            self.config.poll_records
-        } else {
-            self.config.poll_records.min(LIVE_MAX_POLL)
-        };
+        let max_poll =
+            if options.until_caught_up { self.config.poll_records } else { self.config.poll_records.min(MIN_POLL) };
         let min_poll = MIN_POLL.min(max_poll);
         let mut want = min_poll;
         let mut last_send = Instant::now();
