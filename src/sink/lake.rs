@@ -19,8 +19,8 @@
 //!
 //! # Stage, then commit (see [`crate::sink`] for the contract)
 //!
-//! [`LakeTable::stage`] writes Parquet files (snappy, rolled at [`TARGET_FILE_SIZE`]) and returns
-//! their `add` actions as a [`Staged`] without committing. [`LakeTable::commit`] then:
+//! [`LakeTable::stage`] (or a [`Stager`], fed batch by batch) writes Parquet files (snappy, rolled
+//! at [`TARGET_FILE_SIZE`]) and returns their `add` actions as a [`Staged`] without committing. [`LakeTable::commit`] then:
 //! 1. reloads the table to its latest version;
 //! 2. reads the transaction version recorded for `app_id`; if it is `>= epoch`, returns
 //!    [`CommitOutcome::AlreadyCommitted`] and writes nothing;
@@ -386,30 +386,25 @@ impl LakeTable {
     /// Writes `batches` as Parquet files into the table directory without committing them.
     /// Batches must have the table's columns; they are split by the partition columns.
     pub fn stage(&mut self, batches: &[RecordBatch]) -> Result<Staged> {
-        let mut staged = Staged { table: self.id.clone(), adds: Vec::new() };
-        if batches.iter().all(|b| b.num_rows() == 0) {
-            return Ok(staged);
+        let mut stager = self.stager()?;
+        for batch in batches {
+            stager.write(batch.clone())?;
         }
+        stager.finish()
+    }
+
+    /// Starts staging files: batches written to the [`Stager`] are encoded and streamed to
+    /// storage as they come, so memory holds at most the open row groups, not the rows.
+    pub fn stager(&self) -> Result<Stager> {
         let properties = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_created_by(format!("streamify {}", env!("CARGO_PKG_VERSION")))
             .build();
-        let id = &self.id;
-        let error = |e| LakeError::delta(id.as_str(), "staging", e);
-        let mut writer = RecordBatchWriter::for_table(&self.table)
-            .map_err(error)?
+        let writer = RecordBatchWriter::for_table(&self.table)
+            .map_err(|e| LakeError::delta(self.id.as_str(), "staging", e))?
             .with_writer_properties(properties)
             .with_target_file_size(self.target_file_size);
-        staged.adds = self
-            .runtime
-            .block_on(async {
-                for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-                    writer.write(batch.clone()).await?;
-                }
-                writer.flush().await
-            })
-            .map_err(error)?;
-        Ok(staged)
+        Ok(Stager { id: self.id.clone(), writer, runtime: self.runtime.clone(), rows: 0 })
     }
 
     /// Commits `staged` as epoch `epoch` of `app_id`, unless the table already has that epoch.
@@ -508,6 +503,43 @@ impl LakeTable {
                 .map_err(|e| LakeError::delta(self.id.as_str(), "reading the application transaction", e))?;
             Ok(version.and_then(|v| u64::try_from(v).ok()))
         })
+    }
+}
+
+/// Files of one table being staged: see [`LakeTable::stager`]. Dropping it unfinished leaves
+/// the files written so far unreferenced, for `lake vacuum` to remove.
+pub struct Stager {
+    id: String,
+    writer: RecordBatchWriter,
+    runtime: Arc<Runtime>,
+    rows: u64,
+}
+
+impl Stager {
+    /// Encodes `batch` (the table's columns) into the open files of its partitions.
+    pub fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += batch.num_rows() as u64;
+        self.runtime.block_on(self.writer.write(batch)).map_err(|e| LakeError::delta(self.id.as_str(), "staging", e))
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Finishes the files and returns them, uncommitted.
+    pub fn finish(mut self) -> Result<Staged> {
+        let mut staged = Staged { table: self.id.clone(), adds: Vec::new() };
+        if self.rows > 0 {
+            staged.adds = self
+                .runtime
+                .block_on(self.writer.flush())
+                .map_err(|e| LakeError::delta(self.id.as_str(), "staging", e))?;
+        }
+        Ok(staged)
     }
 }
 

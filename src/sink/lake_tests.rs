@@ -144,6 +144,31 @@ fn lake_stage_then_commit_makes_rows_visible_to_sql() {
 }
 
 #[test]
+fn lake_a_stager_streams_batches_into_files_and_an_unfinished_one_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let mut table = lake.table(&spec()).unwrap();
+    let mut stager = table.stager().unwrap();
+    for first in (0..40).step_by(4) {
+        stager.write(orders(first, 4)).unwrap();
+    }
+    stager.write(orders(0, 0)).unwrap();
+    assert_eq!(stager.rows(), 40);
+    let staged = stager.finish().unwrap();
+    assert_eq!(staged.adds.len(), 2, "one file per event_date partition, however many batches");
+    table.commit(APP, 1, &staged).unwrap();
+    assert_eq!(count(&lake), 40);
+
+    let mut abandoned = table.stager().unwrap();
+    abandoned.write(orders(100, 6)).unwrap();
+    drop(abandoned);
+    let nothing = table.stager().unwrap().finish().unwrap();
+    assert!(nothing.is_empty());
+    table.commit(APP, 2, &nothing).unwrap();
+    assert_eq!(count(&lake), 40, "an abandoned stager's rows are never visible");
+}
+
+#[test]
 fn lake_commit_twice_for_one_epoch_writes_once() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path()).unwrap();

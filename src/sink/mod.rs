@@ -50,5 +50,5 @@ pub mod tables;
 
 pub use batch::to_batch;
 pub use error::{LakeError, Result};
-pub use lake::{CommitOutcome, Lake, LakeTable, Layer, Staged, TableInfo, TableSpec};
+pub use lake::{CommitOutcome, Lake, LakeTable, Layer, Staged, Stager, TableInfo, TableSpec};
 pub use maintain::{OptimizeReport, VacuumReport};

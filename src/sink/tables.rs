@@ -5,14 +5,14 @@
 //! of the arrival for dead letters). Timestamps are UTC microseconds. The column reference is in
 //! the README ("Lake tables").
 
-use super::lake::{Lake, LakeTable, Layer, Staged, TableSpec};
+use super::lake::{Lake, LakeTable, Layer, Staged, Stager, TableSpec};
 use super::to_batch;
 use crate::stream::committer::{Staged as EpochStaged, TableError, Tables};
 use crate::stream::outputs::{Outputs, RowSink, TABLES};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use deltalake::arrow::record_batch::RecordBatch;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::sync::Arc;
 
 use DataType::{Boolean, Date32, Float64, Int32, Int64, Utf8};
@@ -209,12 +209,13 @@ pub fn spec(table: &str) -> Option<TableSpec> {
     Some(TableSpec { layer, name, schema: schema(cols), partition_by: vec!["event_date"] })
 }
 
-/// The processor's tables in a Delta lake: rows buffered as Arrow batches per epoch, staged as
-/// Parquet files at the epoch's end, committed with the epoch as application transaction.
+/// The processor's tables in a Delta lake: rows encoded into Parquet files as they arrive (an
+/// epoch's rows are never all in memory), the files staged at the epoch's end and committed with
+/// the epoch as application transaction.
 pub struct LakeTables {
     lake: Lake,
     open: BTreeMap<&'static str, (TableSpec, LakeTable)>,
-    buffer: BTreeMap<&'static str, Vec<RecordBatch>>,
+    staging: BTreeMap<&'static str, Stager>,
 }
 
 fn table_error(table: &str, e: impl std::fmt::Display, retryable: bool) -> TableError {
@@ -225,7 +226,7 @@ impl LakeTables {
     /// Opens every table of the processor, creating the missing ones (empty tables are
     /// queryable too, e.g. `late_events` before anything was late).
     pub fn open(lake: Lake) -> Result<Self, TableError> {
-        let mut tables = LakeTables { lake, open: BTreeMap::new(), buffer: BTreeMap::new() };
+        let mut tables = LakeTables { lake, open: BTreeMap::new(), staging: BTreeMap::new() };
         for table in TABLES {
             tables.table(table)?;
         }
@@ -249,10 +250,18 @@ impl RowSink for LakeTables {
     type Error = TableError;
 
     fn rows<T: Serialize>(&mut self, table: &'static str, rows: &[T]) -> Result<(), TableError> {
-        let schema = self.table(table)?.0.schema.clone();
-        let batch = to_batch(&schema, rows).map_err(|e| table_error(table, e, false))?;
-        self.buffer.entry(table).or_default().push(batch);
-        Ok(())
+        let lake_error = |e: super::LakeError| {
+            let retryable = e.retryable();
+            table_error(table, e, retryable)
+        };
+        self.table(table)?;
+        let (spec, handle) = &self.open[table];
+        let batch = to_batch(&spec.schema, rows).map_err(|e| table_error(table, e, false))?;
+        let stager = match self.staging.entry(table) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(handle.stager().map_err(lake_error)?),
+        };
+        stager.write(batch).map_err(lake_error)
     }
 }
 
@@ -263,9 +272,8 @@ impl Tables for LakeTables {
 
     fn stage(&mut self) -> Result<EpochStaged, TableError> {
         let mut staged = EpochStaged::new();
-        for (table, batches) in std::mem::take(&mut self.buffer) {
-            let (_, handle) = self.table(table)?;
-            let files = handle.stage(&batches).map_err(|e| {
+        for (table, stager) in std::mem::take(&mut self.staging) {
+            let files = stager.finish().map_err(|e| {
                 let retryable = e.retryable();
                 table_error(table, e, retryable)
             })?;

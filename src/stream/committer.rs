@@ -6,8 +6,8 @@
 //! of each epoch N, an epoch marker carrying the source offsets and operator state of the cut.
 //! For each marker the committer:
 //!
-//! 1. **stages** every table's rows of the epoch ([`Tables::stage`]: data files written, not
-//!    committed, invisible to readers);
+//! 1. **stages** every table's rows of the epoch ([`Tables::stage`]: the data files, written as
+//!    the rows came, are finished, not committed, invisible to readers);
 //! 2. writes **checkpoint N** atomically: offsets + state + the staged files
 //!    ([`super::checkpoint`]);
 //! 3. **commits** each table's staged files with the application transaction (app id, N),
@@ -46,11 +46,12 @@ pub struct TableError {
     pub retryable: bool,
 }
 
-/// The tables of the processor: buffered writes, staged per epoch, committed idempotently.
+/// The tables of the processor: rows written into uncommitted files as they come, staged per
+/// epoch, committed idempotently.
 pub trait Tables: Send {
-    /// Buffers the rows of `outputs` for the current epoch.
+    /// Takes the rows of `outputs` into the current epoch (written, not yet visible).
     fn write(&mut self, outputs: &Outputs) -> Result<(), TableError>;
-    /// Writes the buffered rows as uncommitted files; an empty map when there were none.
+    /// Finishes the epoch's files, uncommitted; an empty map when it had no rows.
     fn stage(&mut self) -> Result<Staged, TableError>;
     /// Commits `staged` as epoch `epoch` of application `app_id`, once per table.
     fn commit(&mut self, app_id: &str, epoch: u64, staged: &Staged) -> Result<(), TableError>;
