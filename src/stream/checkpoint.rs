@@ -31,7 +31,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"SFCKPT01";
@@ -155,15 +155,26 @@ impl CheckpointStore {
     /// Writes a checkpoint atomically and durably, then deletes all but the newest [`KEEP`].
     pub fn write<S: Serialize>(&self, checkpoint: &Checkpoint<S>) -> Result<()> {
         let path = self.path(checkpoint.epoch);
-        let payload = rmp_serde::to_vec_named(checkpoint)
-            .map_err(|e| CheckpointError::Encode { path: path.clone(), why: e.to_string() })?;
         let tmp = path.with_extension("ckpt.tmp");
-        let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(io(&tmp))?;
+        let file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(io(&tmp))?;
+        // The payload is encoded straight into the file (a state of hundreds of megabytes is not
+        // copied into a buffer first); the header's length and CRC are filled in after it.
+        let mut payload =
+            Summing { inner: std::io::BufWriter::with_capacity(1 << 20, file), len: 0, crc: 0, failed: None };
+        payload.write_all(&[0u8; 20]).map_err(io(&tmp))?;
+        (payload.len, payload.crc) = (0, 0);
+        if let Err(e) = rmp_serde::encode::write_named(&mut payload, checkpoint) {
+            return Err(match payload.failed.take() {
+                Some(source) => CheckpointError::Io { path: tmp, source },
+                None => CheckpointError::Encode { path, why: e.to_string() },
+            });
+        }
         let mut header = [0u8; 20];
         header[..8].copy_from_slice(MAGIC);
-        header[8..16].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-        header[16..20].copy_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-        file.write_all(&header).and_then(|()| file.write_all(&payload)).map_err(io(&tmp))?;
+        header[8..16].copy_from_slice(&payload.len.to_le_bytes());
+        header[16..20].copy_from_slice(&payload.crc.to_le_bytes());
+        let mut file = payload.inner.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
+        file.seek(SeekFrom::Start(0)).and_then(|_| file.write_all(&header)).map_err(io(&tmp))?;
         file.sync_data().map_err(io(&tmp))?;
         drop(file);
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
@@ -183,6 +194,29 @@ impl CheckpointStore {
             }
         }
         Ok(())
+    }
+}
+
+/// A writer that sums the length and CRC32C of what passes through it, and keeps the I/O error
+/// the encoder would otherwise only describe.
+struct Summing<W> {
+    inner: W,
+    len: u64,
+    crc: u32,
+    failed: Option<std::io::Error>,
+}
+
+impl<W: Write> Write for Summing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n =
+            self.inner.write(buf).inspect_err(|e| self.failed = Some(std::io::Error::new(e.kind(), e.to_string())))?;
+        self.len += n as u64;
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

@@ -62,8 +62,20 @@ pub trait Operator {
 /// Serialises operator state: compact MessagePack, structs as arrays (field names repeated for
 /// each of a million customers were most of the bytes). State stays readable across versions
 /// when new fields go last with `#[serde(default)]`; [`load`] also reads the named form.
-pub fn save<T: serde::Serialize>(operator: &'static str, state: &T) -> Result<Vec<u8>, OperatorError> {
-    rmp_serde::to_vec(state).map_err(|e| OperatorError::new(operator, format!("cannot save state: {e}")))
+///
+/// `last` is the size of the operator's previous save, updated: the buffer starts an eighth
+/// larger, so a state of hundreds of megabytes is written once rather than copied each time its
+/// buffer would double (which held up to twice its size in memory).
+pub fn save<T: serde::Serialize>(
+    operator: &'static str,
+    state: &T,
+    last: &mut usize,
+) -> Result<Vec<u8>, OperatorError> {
+    let mut bytes = Vec::with_capacity(*last + *last / 8);
+    rmp_serde::encode::write(&mut bytes, state)
+        .map_err(|e| OperatorError::new(operator, format!("cannot save state: {e}")))?;
+    *last = bytes.len();
+    Ok(bytes)
 }
 
 /// Restores state written by [`save`].

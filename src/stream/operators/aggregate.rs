@@ -57,6 +57,8 @@ pub struct Aggregate {
     scratch: MerchantPaymentCountry,
     /// Likewise for the customer id's text.
     user_scratch: String,
+    /// Size of the last checkpointed state.
+    saved_bytes: usize,
 }
 
 const MINUTE: u64 = 60;
@@ -87,6 +89,7 @@ impl Aggregate {
             late_events: 0,
             scratch: Default::default(),
             user_scratch: String::new(),
+            saved_bytes: 0,
         })
     }
 
@@ -283,6 +286,6 @@ impl Operator for Aggregate {
     }
 
     fn checkpoint(&mut self) -> Result<Vec<u8>, OperatorError> {
-        save(self.name(), &(&self.stores, self.late_events))
+        save(self.name(), &(&self.stores, self.late_events), &mut self.saved_bytes)
     }
 }

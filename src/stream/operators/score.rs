@@ -27,6 +27,8 @@ pub struct ScoreOp {
     alerts: u64,
     /// The last event-time day whose start expiry ran at.
     expired_through: Option<i64>,
+    /// Size of the last checkpointed state.
+    saved_bytes: usize,
 }
 
 const DAY_MICROS: i64 = 86_400 * 1_000_000;
@@ -49,6 +51,7 @@ impl ScoreOp {
             states: (0..partitions.max(1)).map(|_| FraudState::new()).collect(),
             alerts: 0,
             expired_through: None,
+            saved_bytes: 0,
         }
     }
 
@@ -205,7 +208,7 @@ impl Operator for ScoreOp {
             self.rules_version = config.version();
             self.config = config;
         }
-        save(self.name(), &(&*self.config, &self.states, self.alerts, self.expired_through))
+        save(self.name(), &(&*self.config, &self.states, self.alerts, self.expired_through), &mut self.saved_bytes)
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Sessions {
     users: HashMap<u64, (String, i64)>,
     gap: i64,
     watermark: Option<Timestamp>,
+    /// Size of the last checkpointed state.
+    saved_bytes: usize,
 }
 
 impl Sessions {
@@ -42,6 +44,7 @@ impl Sessions {
             users: HashMap::new(),
             gap: crate::stream::time::duration_micros(config.gap),
             watermark: None,
+            saved_bytes: 0,
         })
     }
 
@@ -145,6 +148,6 @@ impl Operator for Sessions {
             let horizon = wm.micros().saturating_sub(self.gap.saturating_mul(4));
             self.users.retain(|_, (_, last)| *last >= horizon);
         }
-        save(self.name(), &(&self.sessionizer, &self.funnel, &self.users, self.watermark))
+        save(self.name(), &(&self.sessionizer, &self.funnel, &self.users, self.watermark), &mut self.saved_bytes)
     }
 }
