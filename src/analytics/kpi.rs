@@ -5,9 +5,9 @@
 //! counts, revenue, average amount, alert / known-fraud / high-value rates, exact distinct
 //! customers, devices and merchants, and the payment-method mix.
 //!
-//! Distinct counts are exact (hash sets of the 64-bit identity hashes), as the dashboards expect;
+//! Distinct counts are exact ([`IdSet`]s of the 64-bit identity hashes), as the dashboards expect;
 //! their memory grows with the distinct identities in one window, which is fine for minutes-long
-//! windows of one shop. Two accumulators [`merge`](Kpi::merge) into the one for the union of
+//! windows of one shop, and is inline (no allocation) for the one or two of a customer's window. Two accumulators [`merge`](Kpi::merge) into the one for the union of
 //! their events, so a sliding view can be assembled from tumbling panes.
 //!
 //! # Invariants
@@ -17,12 +17,12 @@
 //!   events to one accumulator, in any order (sums are integers, sets are sets).
 //! - **K-3 exact restore**: the serialized state restores to an equal accumulator.
 
+use super::id_set::IdSet;
 use super::{from_micros, ratio, to_micros};
 use crate::model::{PaymentMethod, Vocabulary};
 use crate::stream::window::Accumulator;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::{BTreeMap, HashSet};
-use std::hash::{BuildHasher, Hasher};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// How many payment methods there are ([`PaymentMethod::ALL`]).
 pub const PAYMENT_METHODS: usize = 9;
@@ -62,11 +62,8 @@ pub struct Kpi {
     alerts: u64,
     known_fraud: u64,
     high_value: u64,
-    #[serde(with = "sorted")]
     customers: IdSet,
-    #[serde(with = "sorted")]
     devices: IdSet,
-    #[serde(with = "sorted")]
     merchants: IdSet,
     payment_methods: [u64; PAYMENT_METHODS],
 }
@@ -151,64 +148,6 @@ impl Accumulator for Kpi {
             distinct_merchants: self.merchants.len() as u64,
             payment_mix,
         }
-    }
-}
-
-/// A set of identity hashes. The values are hashes already, so one seeded multiply mixes them
-/// enough (SipHash would triple the cost of an insert); the seed is random per set, so crafted
-/// ids cannot be made to collide.
-type IdSet = HashSet<u64, IdState>;
-
-#[derive(Clone, Debug)]
-struct IdState(u64);
-
-impl Default for IdState {
-    fn default() -> Self {
-        IdState(std::collections::hash_map::RandomState::new().hash_one(0x5EED_u64))
-    }
-}
-
-impl BuildHasher for IdState {
-    type Hasher = IdHasher;
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher(self.0)
-    }
-}
-
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write_u64(&mut self, x: u64) {
-        // Folded multiply: both halves of the 128-bit product, so high and low bits are mixed.
-        let product = u128::from(x ^ self.0) * 0x5851_F42D_4C95_7F2D_u128;
-        self.0 = (product as u64) ^ ((product >> 64) as u64);
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// Serde for a hash set as a sorted list, so that equal states serialize identically.
-mod sorted {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(set: &IdSet, s: S) -> Result<S::Ok, S::Error> {
-        let mut v: Vec<u64> = set.iter().copied().collect();
-        v.sort_unstable();
-        v.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<IdSet, D::Error> {
-        Vec::<u64>::deserialize(d).map(|v| v.into_iter().collect())
     }
 }
 

@@ -10,6 +10,7 @@
 //! accumulators merge in, and survive any checkpoint format bit for bit. And no output is ever
 //! NaN or infinite: a rate over nothing is 0, and non-finite amounts count as 0.
 
+pub mod id_set;
 pub mod kpi;
 pub mod sessions;
 
