@@ -8,7 +8,12 @@
 //!   event -> alert decision latency (stamped when the processor reads the record from the log)
 //!   in an HdrHistogram.
 //!
-//! Each figure is the median of `--runs` runs.
+//! - **memory**: a world of `--memory-customers` customers (default 1,000,000) and three times as
+//!   many transactions (shoppers are not equally active: that many make most of them active), processed by a `streamify process --until-caught-up` child process: its peak
+//!   resident memory, its largest checkpoint, the customers it holds state for; then the time a
+//!   restart takes to be caught up again (median of `--runs` restarts).
+//!
+//! Each throughput figure is the median of `--runs` runs.
 
 use super::process::open_processor;
 use crate::bus::Producer;
@@ -45,7 +50,10 @@ pub struct Args {
     /// How long the latency run lasts.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     pub latency_duration: Duration,
-    /// Only these figures (core, pipeline, latency); default all.
+    /// Customers in the memory run's world (it generates three times as many transactions).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub memory_customers: u32,
+    /// Only these figures (core, pipeline, latency, memory); default all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Print the figures as JSON.
@@ -59,6 +67,21 @@ pub struct Figures {
     pub core_events_per_second: Option<f64>,
     pub pipeline_events_per_second: Option<f64>,
     pub latency: Option<Latency>,
+    pub memory: Option<Memory>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Memory {
+    pub customers_in_world: u32,
+    pub transactions: u64,
+    /// Customers the processor held fraud state for at the end.
+    pub customers_in_state: u64,
+    pub open_windows: u64,
+    pub peak_rss_bytes: u64,
+    pub largest_checkpoint_bytes: u64,
+    pub processing_seconds: f64,
+    /// Median time of a restart on the caught-up data dir until caught up again.
+    pub restart_seconds: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -111,6 +134,9 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
     if wanted(&args, "latency") {
         figures.latency = Some(latency(ctx, args.rate, args.latency_duration)?);
     }
+    if wanted(&args, "memory") {
+        figures.memory = Some(memory(ctx, args.memory_customers, runs)?);
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&figures)?);
     } else {
@@ -134,6 +160,20 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
                 l.p99_us,
                 l.p999_us,
                 l.max_us
+            );
+        }
+        if let Some(m) = &figures.memory {
+            println!(
+                "memory ({} customers, {} transactions, {} customers in state, {} open windows): peak RSS {} MiB, \
+                 largest checkpoint {} MiB, processed in {:.1} s; restart to caught up {:.2} s",
+                m.customers_in_world,
+                m.transactions,
+                m.customers_in_state,
+                m.open_windows,
+                m.peak_rss_bytes >> 20,
+                m.largest_checkpoint_bytes >> 20,
+                m.processing_seconds,
+                m.restart_seconds
             );
         }
     }
@@ -276,4 +316,67 @@ fn latency(ctx: &super::Context, rate: f64, duration: Duration) -> anyhow::Resul
         p999_us: h.value_at_quantile(0.999),
         max_us: h.max(),
     })
+}
+
+/// The memory and restart figures: generation in-process, processing in a child process so that
+/// its peak memory is its own.
+fn memory(ctx: &super::Context, customers: u32, restarts: usize) -> anyhow::Result<Memory> {
+    let (dir, mut tmp) = temp_context(ctx)?;
+    tmp.config.generate.customers = customers;
+    // Dense enough that every customer's state is live at once (nothing idles out).
+    tmp.config.generate.transactions_per_hour =
+        tmp.config.generate.transactions_per_hour.max(f64::from(customers) * 3.0);
+    let transactions = u64::from(customers) * 3;
+    let log = tmp.open_log()?;
+    let params = tmp.config.generate.params(tmp.clock.as_ref());
+    let world = Arc::new(World::build(&params, &tmp.config.pseudonymizer()));
+    let mut generator = Generator::new(params, world);
+    let mut sink = BusSink::new(log.producer());
+    let options = GenerateOptions::transactions(transactions, tmp.config.generate.batch_events);
+    crate::generate::run(&mut generator, &mut sink, &options, None, &mut |_| {})?;
+    drop((sink, generator, log));
+
+    let child = |what: &str| -> anyhow::Result<super::process::Summary> {
+        let mut command = std::process::Command::new(std::env::current_exe()?);
+        command.arg("--data-dir").arg(dir.path()).args(["process", "--until-caught-up", "--json"]);
+        if let Some(file) = &ctx.config_file {
+            command.arg("--config").arg(file);
+        }
+        let output =
+            command.stderr(std::process::Stdio::inherit()).output().with_context(|| format!("running the {what}"))?;
+        anyhow::ensure!(output.status.success(), "the {what} failed: {}", output.status);
+        let text = String::from_utf8_lossy(&output.stdout);
+        serde_json::from_str(text.trim()).with_context(|| format!("reading the {what}'s summary: {text}"))
+    };
+    let first = child("processor")?;
+    let largest_checkpoint_bytes = largest_file(&dir.path().join("checkpoints"));
+    let mut restarts_s = Vec::new();
+    for _ in 0..restarts {
+        let started = Instant::now();
+        child("restarted processor")?;
+        restarts_s.push(started.elapsed().as_secs_f64());
+    }
+    Ok(Memory {
+        customers_in_world: customers,
+        transactions,
+        customers_in_state: first.customers as u64,
+        open_windows: first.open_windows as u64,
+        peak_rss_bytes: first.peak_rss_bytes.unwrap_or(0),
+        largest_checkpoint_bytes,
+        processing_seconds: first.seconds,
+        restart_seconds: median(restarts_s),
+    })
+}
+
+fn largest_file(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => largest_file(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .max()
+        .unwrap_or(0)
 }

@@ -63,7 +63,7 @@ pub enum Command {
     Process(process::Args),
     /// The long-running service of a configured deployment (stops cleanly on SIGTERM).
     Run(run::Args),
-    /// Whole-pipeline figures on this machine (core, pipeline, latency).
+    /// Whole-pipeline figures on this machine (core, pipeline, latency, memory and restart).
     Bench(bench::Args),
     /// Run SQL over the lake's tables (interactive without a query).
     Sql(sql::Args),

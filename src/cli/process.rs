@@ -11,7 +11,7 @@ use crate::sink::Lake;
 use crate::sink::tables::LakeTables;
 use crate::stream::runtime::{Counters, Parts, Processor, Reload, RunOptions, Status, checkpoints_dir};
 use anyhow::Context as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -65,7 +65,7 @@ pub fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
 }
 
 /// Final figures of a run.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Summary {
     pub transactions: u64,
     pub clicks: u64,
@@ -76,6 +76,12 @@ pub struct Summary {
     pub epoch: u64,
     pub seconds: f64,
     pub events_per_second: f64,
+    /// State at the end: customers remembered by fraud scoring, open windows and sessions.
+    pub customers: usize,
+    pub open_windows: usize,
+    pub open_sessions: usize,
+    /// The process's peak resident memory (Linux).
+    pub peak_rss_bytes: Option<u64>,
 }
 
 impl Summary {
@@ -94,6 +100,10 @@ impl Summary {
             epoch: status.committed_epoch,
             seconds,
             events_per_second: if seconds > 0.0 { events as f64 / seconds } else { 0.0 },
+            customers: status.customers,
+            open_windows: status.open_windows,
+            open_sessions: status.open_sessions,
+            peak_rss_bytes: crate::telemetry::peak_rss_bytes(),
         }
     }
 }
@@ -103,7 +113,7 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "processed {} transactions and {} click events ({} dead letters) in {:.1}s ({:.0} events/s): \
-             {} alerts, {} windows closed, {} late events; epoch {} committed",
+             {} alerts, {} windows closed, {} late events; epoch {} committed; {} customers in state{}",
             self.transactions,
             self.clicks,
             self.dead_letters,
@@ -112,7 +122,9 @@ impl std::fmt::Display for Summary {
             self.alerts,
             self.windows_closed,
             self.late_events,
-            self.epoch
+            self.epoch,
+            self.customers,
+            self.peak_rss_bytes.map_or(String::new(), |b| format!(", peak memory {} MiB", b >> 20))
         )
     }
 }
