@@ -36,6 +36,7 @@
 
 use super::error::{LakeError, Result};
 use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::compute::concat_batches;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
@@ -394,7 +395,8 @@ impl LakeTable {
     }
 
     /// Starts staging files: batches written to the [`Stager`] are encoded and streamed to
-    /// storage as they come, so memory holds at most the open row groups, not the rows.
+    /// storage as they come, so memory holds the open row groups and at most
+    /// [`STAGE_CHUNK_ROWS`] rows of Arrow, not the epoch's rows.
     pub fn stager(&self) -> Result<Stager> {
         let properties = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
@@ -404,7 +406,14 @@ impl LakeTable {
             .map_err(|e| LakeError::delta(self.id.as_str(), "staging", e))?
             .with_writer_properties(properties)
             .with_target_file_size(self.target_file_size);
-        Ok(Stager { id: self.id.clone(), writer, runtime: self.runtime.clone(), rows: 0 })
+        Ok(Stager {
+            id: self.id.clone(),
+            writer,
+            runtime: self.runtime.clone(),
+            rows: 0,
+            pending: Vec::new(),
+            pending_rows: 0,
+        })
     }
 
     /// Commits `staged` as epoch `epoch` of `app_id`, unless the table already has that epoch.
@@ -506,22 +515,42 @@ impl LakeTable {
     }
 }
 
-/// Files of one table being staged: see [`LakeTable::stager`]. Dropping it unfinished leaves
-/// the files written so far unreferenced, for `lake vacuum` to remove.
+/// Rows a [`Stager`] gathers before it encodes them: the writer's fixed cost per call (partition
+/// split, slicing) is paid once per this many rows, not per small batch.
+pub const STAGE_CHUNK_ROWS: usize = 65_536;
+
+/// Files of one table being staged: see [`LakeTable::stager`]. Batches are gathered up to
+/// [`STAGE_CHUNK_ROWS`] rows, then encoded. Dropping it unfinished leaves the files written so
+/// far unreferenced, for `lake vacuum` to remove.
 pub struct Stager {
     id: String,
     writer: RecordBatchWriter,
     runtime: Arc<Runtime>,
     rows: u64,
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
 }
 
 impl Stager {
-    /// Encodes `batch` (the table's columns) into the open files of its partitions.
+    /// Takes `batch` (the table's columns) into the table's open files.
     pub fn write(&mut self, batch: RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
         self.rows += batch.num_rows() as u64;
+        self.pending_rows += batch.num_rows();
+        self.pending.push(batch);
+        if self.pending_rows >= STAGE_CHUNK_ROWS { self.encode() } else { Ok(()) }
+    }
+
+    fn encode(&mut self) -> Result<()> {
+        let mut batches = std::mem::take(&mut self.pending);
+        self.pending_rows = 0;
+        let batch = match batches.len() {
+            0 => return Ok(()),
+            1 => batches.pop().expect("one batch"),
+            _ => concat_batches(&batches[0].schema(), &batches).map_err(LakeError::Convert)?,
+        };
         self.runtime.block_on(self.writer.write(batch)).map_err(|e| LakeError::delta(self.id.as_str(), "staging", e))
     }
 
@@ -534,6 +563,7 @@ impl Stager {
     pub fn finish(mut self) -> Result<Staged> {
         let mut staged = Staged { table: self.id.clone(), adds: Vec::new() };
         if self.rows > 0 {
+            self.encode()?;
             staged.adds = self
                 .runtime
                 .block_on(self.writer.flush())
