@@ -245,16 +245,21 @@ fn temp_context(ctx: &super::Context) -> anyhow::Result<(tempfile::TempDir, supe
     Ok((dir, tmp))
 }
 
-fn pipeline(ctx: &super::Context, transactions: u64) -> anyhow::Result<f64> {
-    let (_dir, tmp) = temp_context(ctx)?;
-    let log = tmp.open_log()?;
-    let params = tmp.config.generate.params(tmp.clock.as_ref());
-    let world = Arc::new(World::build(&params, &tmp.config.pseudonymizer()));
+/// Generates `transactions` (and their clickstream) into the context's log; the events made.
+fn generate_into_log(ctx: &super::Context, transactions: u64) -> anyhow::Result<u64> {
+    let log = ctx.open_log()?;
+    let params = ctx.config.generate.params(ctx.clock.as_ref());
+    let world = Arc::new(World::build(&params, &ctx.config.pseudonymizer()));
     let mut generator = Generator::new(params, world);
     let mut sink = BusSink::new(log.producer());
-    let options = GenerateOptions::transactions(transactions, tmp.config.generate.batch_events);
+    let options = GenerateOptions::transactions(transactions, ctx.config.generate.batch_events);
     let made = crate::generate::run(&mut generator, &mut sink, &options, None, &mut |_| {})?;
-    let events = made.transactions + made.clickstream;
+    Ok(made.transactions + made.clickstream)
+}
+
+fn pipeline(ctx: &super::Context, transactions: u64) -> anyhow::Result<f64> {
+    let (_dir, tmp) = temp_context(ctx)?;
+    let events = generate_into_log(&tmp, transactions)?;
     let processor = open_processor(&tmp)?;
     drain_timed(processor, events)
 }
@@ -327,14 +332,7 @@ fn memory(ctx: &super::Context, customers: u32, restarts: usize) -> anyhow::Resu
     tmp.config.generate.transactions_per_hour =
         tmp.config.generate.transactions_per_hour.max(f64::from(customers) * 3.0);
     let transactions = u64::from(customers) * 3;
-    let log = tmp.open_log()?;
-    let params = tmp.config.generate.params(tmp.clock.as_ref());
-    let world = Arc::new(World::build(&params, &tmp.config.pseudonymizer()));
-    let mut generator = Generator::new(params, world);
-    let mut sink = BusSink::new(log.producer());
-    let options = GenerateOptions::transactions(transactions, tmp.config.generate.batch_events);
-    crate::generate::run(&mut generator, &mut sink, &options, None, &mut |_| {})?;
-    drop((sink, generator, log));
+    generate_into_log(&tmp, transactions)?;
 
     let child = |what: &str| -> anyhow::Result<super::process::Summary> {
         let mut command = std::process::Command::new(std::env::current_exe()?);
