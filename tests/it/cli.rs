@@ -62,3 +62,22 @@ fn other_commands_refuse_a_bad_config_with_78() {
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("[bus]"));
 }
+
+#[test]
+fn bench_memory_runs_a_child_processor_and_reports_its_state_and_peak_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = streamify()
+        .current_dir(dir.path())
+        .args(["bench", "--only", "memory", "--memory-customers", "500", "--runs", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let figures: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let memory = &figures["memory"];
+    assert_eq!(memory["transactions"], 1500);
+    let customers = memory["customers_in_state"].as_u64().unwrap();
+    assert!((100..=500).contains(&customers), "{memory}");
+    assert!(memory["peak_rss_bytes"].as_u64().unwrap() > 1 << 20, "{memory}");
+    assert!(memory["largest_checkpoint_bytes"].as_u64().unwrap() > 0, "{memory}");
+    assert!(memory["restart_seconds"].as_f64().unwrap() > 0.0, "{memory}");
+}
