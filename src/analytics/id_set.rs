@@ -179,7 +179,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn s1_s2_behaves_as_a_set_with_canonical_bytes(a in proptest::collection::vec(0u64..8, 0..12), b in proptest::collection::vec(0u64..8, 0..12)) {
+        fn s1_s2_behaves_as_a_set_with_canonical_bytes(
+            a in proptest::collection::vec(0u64..8, 0..12),
+            b in proptest::collection::vec(0u64..8, 0..12),
+        ) {
             let mut set: IdSet = a.iter().copied().collect();
             set.extend(&b.iter().copied().collect());
             let model: std::collections::BTreeSet<u64> = a.iter().chain(&b).copied().collect();

@@ -7,11 +7,11 @@
 //! - **latency**: a generator paced at `--rate` into the log while the processor runs live;
 //!   event -> alert decision latency (stamped when the processor reads the record from the log)
 //!   in an HdrHistogram.
-//!
 //! - **memory**: a world of `--memory-customers` customers (default 1,000,000) and three times as
-//!   many transactions (shoppers are not equally active: that many make most of them active), processed by a `streamify process --until-caught-up` child process: its peak
-//!   resident memory, its largest checkpoint, the customers it holds state for; then the time a
-//!   restart takes to be caught up again (median of `--runs` restarts).
+//!   many transactions (shoppers are not equally active: that many make most of them active),
+//!   processed by a `streamify process --until-caught-up` child process: its peak resident
+//!   memory, its largest checkpoint, the customers it holds state for; then the time a restart
+//!   takes to be caught up again (median of `--runs` restarts).
 //!
 //! Each throughput figure is the median of `--runs` runs.
 

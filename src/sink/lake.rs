@@ -20,7 +20,8 @@
 //! # Stage, then commit (see [`crate::sink`] for the contract)
 //!
 //! [`LakeTable::stage`] (or a [`Stager`], fed batch by batch) writes Parquet files (snappy, rolled
-//! at [`TARGET_FILE_SIZE`]) and returns their `add` actions as a [`Staged`] without committing. [`LakeTable::commit`] then:
+//! at [`TARGET_FILE_SIZE`]) and returns their `add` actions as a [`Staged`] without committing.
+//! [`LakeTable::commit`] then:
 //! 1. reloads the table to its latest version;
 //! 2. reads the transaction version recorded for `app_id`; if it is `>= epoch`, returns
 //!    [`CommitOutcome::AlreadyCommitted`] and writes nothing;

@@ -6,7 +6,7 @@
 //! the README ("Lake tables").
 
 use super::lake::{Lake, LakeTable, Layer, Staged, Stager, TableSpec};
-use super::to_batch;
+use super::{LakeError, to_batch};
 use crate::stream::committer::{Staged as EpochStaged, TableError, Tables};
 use crate::stream::outputs::{Outputs, RowSink, TABLES};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -222,6 +222,12 @@ fn table_error(table: &str, e: impl std::fmt::Display, retryable: bool) -> Table
     TableError { table: table.to_string(), message: e.to_string(), retryable }
 }
 
+/// A lake error of `table`, retryable when the lake says so.
+fn lake_error(table: &str, e: LakeError) -> TableError {
+    let retryable = e.retryable();
+    table_error(table, e, retryable)
+}
+
 impl LakeTables {
     /// Opens every table of the processor, creating the missing ones (empty tables are
     /// queryable too, e.g. `late_events` before anything was late).
@@ -236,10 +242,7 @@ impl LakeTables {
     fn table(&mut self, table: &'static str) -> Result<&mut (TableSpec, LakeTable), TableError> {
         if !self.open.contains_key(table) {
             let spec = spec(table).ok_or_else(|| table_error(table, "not a table of the processor", false))?;
-            let handle = self.lake.table(&spec).map_err(|e| {
-                let retryable = e.retryable();
-                table_error(table, e, retryable)
-            })?;
+            let handle = self.lake.table(&spec).map_err(|e| lake_error(table, e))?;
             self.open.insert(table, (spec, handle));
         }
         Ok(self.open.get_mut(table).expect("just opened"))
@@ -250,18 +253,14 @@ impl RowSink for LakeTables {
     type Error = TableError;
 
     fn rows<T: Serialize>(&mut self, table: &'static str, rows: &[T]) -> Result<(), TableError> {
-        let lake_error = |e: super::LakeError| {
-            let retryable = e.retryable();
-            table_error(table, e, retryable)
-        };
         self.table(table)?;
         let (spec, handle) = &self.open[table];
         let batch = to_batch(&spec.schema, rows).map_err(|e| table_error(table, e, false))?;
         let stager = match self.staging.entry(table) {
             Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(handle.stager().map_err(lake_error)?),
+            Entry::Vacant(e) => e.insert(handle.stager().map_err(|e| lake_error(table, e))?),
         };
-        stager.write(batch).map_err(lake_error)
+        stager.write(batch).map_err(|e| lake_error(table, e))
     }
 }
 
@@ -273,10 +272,7 @@ impl Tables for LakeTables {
     fn stage(&mut self) -> Result<EpochStaged, TableError> {
         let mut staged = EpochStaged::new();
         for (table, stager) in std::mem::take(&mut self.staging) {
-            let files = stager.finish().map_err(|e| {
-                let retryable = e.retryable();
-                table_error(table, e, retryable)
-            })?;
+            let files = stager.finish().map_err(|e| lake_error(table, e))?;
             let json = serde_json::to_string(&files).map_err(|e| table_error(table, e, false))?;
             staged.insert(table.to_string(), json);
         }
@@ -290,10 +286,7 @@ impl Tables for LakeTables {
             };
             let files: Staged = serde_json::from_str(json).map_err(|e| table_error(table, e, false))?;
             let (_, handle) = self.table(name)?;
-            handle.commit(app_id, epoch, &files).map_err(|e| {
-                let retryable = e.retryable();
-                table_error(table, e, retryable)
-            })?;
+            handle.commit(app_id, epoch, &files).map_err(|e| lake_error(table, e))?;
         }
         Ok(())
     }
