@@ -32,6 +32,7 @@
 
 use super::{from_micros, ratio, to_micros};
 use crate::model::{ClickType, Timestamp};
+use crate::stream::changelog::{Changes, DeltaOf, MapDelta};
 use crate::stream::time::duration_micros;
 use crate::stream::window::Accumulator;
 use serde::{Deserialize, Serialize};
@@ -192,6 +193,25 @@ pub struct Sessionizer {
     /// (a lower bound of last + gap, session id, id) per open session; refreshed lazily when
     /// popped, so that an event does not touch it.
     expiry: BTreeSet<(i64, String, u64)>,
+    /// Session ids written since the last checkpoint.
+    #[serde(skip)]
+    changes: Changes<String>,
+}
+
+/// The changes of a [`Sessionizer`] in one epoch: its counters, and the sessions touched.
+#[derive(Serialize)]
+pub struct SessionizerDeltaRef<'a> {
+    watermark: Option<i64>,
+    next_id: u64,
+    open: DeltaOf<'a, String, Vec<Session>, HashMap<String, Vec<Session>>>,
+}
+
+/// [`SessionizerDeltaRef`] read back.
+#[derive(Deserialize)]
+pub struct SessionizerDelta {
+    watermark: Option<i64>,
+    next_id: u64,
+    open: MapDelta<String, Vec<Session>>,
 }
 
 impl Sessionizer {
@@ -200,7 +220,42 @@ impl Sessionizer {
             return Err(SessionError::ZeroGap);
         }
         let gap = duration_micros(config.gap);
-        Ok(Sessionizer { gap, watermark: None, next_id: 0, open: HashMap::new(), expiry: BTreeSet::new() })
+        Ok(Sessionizer {
+            gap,
+            watermark: None,
+            next_id: 0,
+            open: HashMap::new(),
+            expiry: BTreeSet::new(),
+            changes: Changes::default(),
+        })
+    }
+
+    /// What changed since the last checkpoint: the counters and the sessions touched (C-1 of
+    /// [`crate::stream::changelog`]).
+    pub fn delta(&self) -> SessionizerDeltaRef<'_> {
+        SessionizerDeltaRef { watermark: self.watermark, next_id: self.next_id, open: self.changes.of(&self.open) }
+    }
+
+    /// The state (whole or [`delta`](Self::delta)) is saved: record changes afresh.
+    pub fn saved(&mut self) {
+        self.changes.clear();
+    }
+
+    /// Applies a [`delta`](Self::delta) to the state saved the epoch before. A restored session's
+    /// expiry entry is exact (`last + gap`); entries of sessions replaced or removed go stale and
+    /// are skipped.
+    pub fn apply(&mut self, delta: SessionizerDelta) {
+        (self.watermark, self.next_id) = (delta.watermark, delta.next_id);
+        let MapDelta(set, removed) = delta.open;
+        for session_id in removed {
+            self.open.remove(&session_id);
+        }
+        for (session_id, sessions) in set {
+            for s in &sessions {
+                self.expiry.insert((s.last.saturating_add(self.gap), session_id.clone(), s.id));
+            }
+            self.open.insert(session_id, sessions);
+        }
     }
 
     /// Open sessions.
@@ -226,6 +281,7 @@ impl Sessionizer {
                 // returned (one after an open session cannot be: it would still be open).
                 return Observed::TooLate;
             }
+            self.changes.touch(click.session_id);
             // Sessions are disjoint and sorted, so the ones ts fits are consecutive.
             let more = sessions[first + 1..].iter().take_while(|s| fits(s)).count();
             let joined: Vec<Session> = sessions.drain(first + 1..first + 1 + more).collect();
@@ -242,6 +298,7 @@ impl Sessionizer {
         let mut session = Session { id: self.next_id, user: click.user, start: ts, last: ts, ..Session::default() };
         self.next_id += 1;
         session.add(click);
+        self.changes.touch(click.session_id);
         self.expiry.insert((ts.saturating_add(gap), click.session_id.to_owned(), session.id));
         let sessions = self.open.entry(click.session_id.to_owned()).or_default();
         let at = sessions.partition_point(|s| s.start < ts);
@@ -264,6 +321,7 @@ impl Sessionizer {
                 self.expiry.insert((due, session_id, id));
                 continue;
             }
+            self.changes.touch(&session_id);
             let session = sessions.remove(i);
             if sessions.is_empty() {
                 self.open.remove(&session_id);

@@ -15,11 +15,14 @@
 //! # Checkpoints
 //! The state is `serde`; maps serialize sorted by key, so equal states give equal bytes. Keys are
 //! written as map keys (JSON turns integer customer ids into strings and reads them back).
+//! Between full checkpoints, [`delta`](FraudState::delta) saves only the customers and devices
+//! an epoch touched (C-1 of [`crate::stream::changelog`]).
 
 use super::FraudConfig;
 use super::features::Enrichment;
 use super::profile::{CustomerProfile, DeviceEntry, micros, stable_hash};
 use crate::model::{Timestamp, Transaction, UserId};
+use crate::stream::changelog::{Changes, DeltaOf, Image, MapDelta};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -39,6 +42,34 @@ pub struct FraudState {
     str_customers: HashMap<Box<str>, CustomerProfile>,
     #[serde(serialize_with = "crate::model::sorted_map")]
     devices: HashMap<Box<str>, DeviceEntry>,
+    #[serde(skip)]
+    changes: Touched,
+}
+
+/// Keys written since the last image.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Touched {
+    int_customers: Changes<i64>,
+    str_customers: Changes<Box<str>>,
+    devices: Changes<Box<str>>,
+}
+
+type Profiles<K> = HashMap<K, CustomerProfile>;
+
+/// What [`FraudState::delta`] saves between full checkpoints: the entries an epoch touched.
+#[derive(Serialize)]
+pub struct FraudDeltaRef<'a> {
+    int_customers: DeltaOf<'a, i64, CustomerProfile, Profiles<i64>>,
+    str_customers: DeltaOf<'a, Box<str>, CustomerProfile, Profiles<Box<str>>>,
+    devices: DeltaOf<'a, Box<str>, DeviceEntry, HashMap<Box<str>, DeviceEntry>>,
+}
+
+/// [`FraudDeltaRef`] read back.
+#[derive(Deserialize)]
+pub struct FraudDelta {
+    int_customers: MapDelta<i64, CustomerProfile>,
+    str_customers: MapDelta<Box<str>, CustomerProfile>,
+    devices: MapDelta<Box<str>, DeviceEntry>,
 }
 
 impl FraudState {
@@ -53,6 +84,7 @@ impl FraudState {
         let t = tx.timestamp.micros();
         let key = CustomerKey::of(&tx.user_id);
         let customer = key.hash();
+        self.changes.devices.touch(tx.device_id.as_str());
         e.device_customer_count = match self.devices.get_mut(tx.device_id.as_str()) {
             Some(d) => d.observe(customer, t, false),
             None => {
@@ -64,10 +96,17 @@ impl FraudState {
         };
         let device = stable_hash(tx.device_id.as_bytes());
         match key {
-            CustomerKey::Int(id) => self.int_customers.entry(id).or_default().observe(tx, device, &mut e, cfg),
+            CustomerKey::Int(id) => {
+                self.changes.int_customers.touch(&id);
+                self.int_customers.entry(id).or_default().observe(tx, device, &mut e, cfg)
+            }
             CustomerKey::Str(id) => match self.str_customers.get_mut(id) {
-                Some(p) => p.observe(tx, device, &mut e, cfg),
+                Some(p) => {
+                    self.changes.str_customers.touch(id);
+                    p.observe(tx, device, &mut e, cfg)
+                }
                 None => {
+                    self.changes.str_customers.touch(id);
                     let mut p = CustomerProfile::default();
                     p.observe(tx, device, &mut e, cfg);
                     self.str_customers.insert(id.into(), p);
@@ -82,10 +121,44 @@ impl FraudState {
     pub fn expire(&mut self, watermark: Timestamp, cfg: &FraudConfig) -> Expired {
         let cutoff = watermark.micros().saturating_sub(micros(cfg.customer_idle_expiry));
         let before = (self.len(), self.devices.len());
+        // Any customer may lose devices here: the next image is whole.
+        self.changes.int_customers.everything();
         self.int_customers.retain(|_, p| p.retain_since(cutoff));
         self.str_customers.retain(|_, p| p.retain_since(cutoff));
         self.devices.retain(|_, d| d.last_seen().micros() >= cutoff);
         Expired { customers: before.0 - self.len(), devices: before.1 - self.devices.len() }
+    }
+
+    /// What changed since the last checkpoint: the customers and devices touched, or the whole
+    /// state after an expiry pass (which can rewrite any customer).
+    pub fn delta(&self) -> Image<&Self, FraudDeltaRef<'_>> {
+        let c = &self.changes;
+        if [c.int_customers.is_everything(), c.str_customers.is_everything(), c.devices.is_everything()].contains(&true)
+        {
+            return Image::Full(self);
+        }
+        Image::Delta(FraudDeltaRef {
+            int_customers: c.int_customers.of(&self.int_customers),
+            str_customers: c.str_customers.of(&self.str_customers),
+            devices: c.devices.of(&self.devices),
+        })
+    }
+
+    /// The state (whole or [`delta`](Self::delta)) is saved: record changes afresh.
+    pub fn saved(&mut self) {
+        self.changes = Touched::default();
+    }
+
+    /// Applies a [`delta`](Self::delta) to the state saved the epoch before (C-1).
+    pub fn apply(&mut self, delta: Image<FraudState, FraudDelta>) {
+        match delta {
+            Image::Full(state) => *self = state,
+            Image::Delta(d) => {
+                d.int_customers.apply_to(&mut self.int_customers);
+                d.str_customers.apply_to(&mut self.str_customers);
+                d.devices.apply_to(&mut self.devices);
+            }
+        }
     }
 
     /// Customers remembered.
@@ -237,6 +310,39 @@ mod tests {
         }
         assert_eq!(serde_json::to_vec(&again).unwrap(), serde_json::to_vec(&again2).unwrap());
         assert_eq!(serde_json::to_vec(&whole).unwrap(), serde_json::to_vec(&restored).unwrap());
+    }
+
+    #[test]
+    fn a_full_image_then_deltas_restore_the_live_state() {
+        let cfg = FraudConfig::default();
+        let day = 86_400 * MICROS_PER_SECOND;
+        let mut live = FraudState::new();
+        let mut images = Vec::new();
+        let save = |image: Image<&FraudState, FraudDeltaRef<'_>>| rmp_serde::to_vec(&image).unwrap();
+        for epoch in 0..6i64 {
+            for i in 0..25 {
+                let user = if i % 4 == 0 { UserId::Str(format!("u{}", i % 9)) } else { UserId::Int(i % 11) };
+                let mut t = tx(0, NOON + epoch * day / 2 + i * MINUTE, 5.0 + i as f64, "Paris, France", "d");
+                t.user_id = user;
+                t.device_id = format!("d{}", (i + epoch) % 13);
+                live.observe(&t, &cfg);
+            }
+            if epoch == 3 {
+                live.expire(Timestamp::from_micros(NOON + 2 * day + 30 * day), &cfg);
+            }
+            images.push(if epoch == 0 { save(Image::Full(&live)) } else { save(live.delta()) });
+            live.saved();
+        }
+        let kinds: Vec<bool> = images
+            .iter()
+            .map(|b| matches!(rmp_serde::from_slice(b).unwrap(), Image::<FraudState, FraudDelta>::Full(_)))
+            .collect();
+        assert_eq!(kinds, [true, false, false, true, false, false], "full when asked and after an expiry pass");
+        let mut restored = FraudState::new();
+        for bytes in &images {
+            restored.apply(rmp_serde::from_slice(bytes).unwrap());
+        }
+        assert_eq!(restored, live);
     }
 
     #[test]

@@ -11,10 +11,14 @@
 //!   writes** of the epoch (see [`crate::sink`]): files already written but not yet committed.
 //!   Offsets, state and staged writes describe the same cut of the input, which is what makes
 //!   replay after a crash produce every output exactly once.
-//! - [`CheckpointStore::latest`] returns the newest readable checkpoint. A damaged file (bad
-//!   magic, length or CRC) is never used silently: it is an error naming the file, since it means
-//!   the disk lost fsynced data.
-//! - The newest [`KEEP`] checkpoints are kept, older ones are deleted after each write.
+//! - A checkpoint is **full** (`<epoch>.ckpt`: the whole operator state) or a **delta**
+//!   (`<epoch>.delta.ckpt`: what the state changed since the epoch before, see
+//!   [`super::changelog`]). [`CheckpointStore::chain`] names what a restart reads: the newest full
+//!   checkpoint and every delta after it, which must all be there, epoch by epoch.
+//! - A damaged file (bad magic, length or CRC) or a broken chain is never used silently: it is
+//!   an error naming the file, since it means the disk lost fsynced data.
+//! - The newest [`KEEP`] checkpoints are kept with the chains they need; older ones are deleted
+//!   after each write.
 //!
 //! # File format
 //!
@@ -36,6 +40,7 @@ use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"SFCKPT01";
 const SUFFIX: &str = ".ckpt";
+const DELTA: &str = ".delta";
 /// How many checkpoints stay on disk.
 pub const KEEP: usize = 3;
 
@@ -79,6 +84,16 @@ pub struct Checkpoint<S> {
     pub staged: BTreeMap<String, String>,
     /// Wall-clock time of writing, for people reading `status` output; never used for logic.
     pub written_at: Timestamp,
+    /// Whether `state` holds the changes since the epoch before rather than the whole state.
+    #[serde(default)]
+    pub delta: bool,
+}
+
+/// A checkpoint on disk: its epoch and kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stored {
+    pub epoch: u64,
+    pub delta: bool,
 }
 
 /// The checkpoints directory of one processor application.
@@ -97,38 +112,75 @@ impl CheckpointStore {
         &self.dir
     }
 
-    fn path(&self, epoch: u64) -> PathBuf {
-        self.dir.join(format!("{epoch:020}{SUFFIX}"))
+    fn path(&self, at: Stored) -> PathBuf {
+        let kind = if at.delta { DELTA } else { "" };
+        self.dir.join(format!("{:020}{kind}{SUFFIX}", at.epoch))
     }
 
-    /// Epochs on disk, oldest first.
-    pub fn epochs(&self) -> Result<Vec<u64>> {
-        let mut epochs = Vec::new();
+    /// Checkpoints on disk, oldest first.
+    pub fn stored(&self) -> Result<Vec<Stored>> {
+        let mut stored = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {
             let entry = entry.map_err(io(&self.dir))?;
             let name = entry.file_name();
             let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(SUFFIX)) else { continue };
+            let (stem, delta) = match stem.strip_suffix(DELTA) {
+                Some(stem) => (stem, true),
+                None => (stem, false),
+            };
             if stem.len() == 20
                 && let Ok(epoch) = stem.parse::<u64>()
             {
-                epochs.push(epoch);
+                stored.push(Stored { epoch, delta });
             }
         }
-        epochs.sort_unstable();
-        Ok(epochs)
+        stored.sort_unstable();
+        Ok(stored)
     }
 
-    /// The newest checkpoint, if any.
+    /// Epochs on disk, oldest first.
+    pub fn epochs(&self) -> Result<Vec<u64>> {
+        Ok(self.stored()?.into_iter().map(|s| s.epoch).collect())
+    }
+
+    /// What a restart reads, in order: the newest full checkpoint and every delta after it, up to
+    /// the newest checkpoint (empty when there is none).
+    pub fn chain(&self) -> Result<Vec<Stored>> {
+        let stored = self.stored()?;
+        let Some(last) = stored.last().copied() else { return Ok(Vec::new()) };
+        let Some(base) = stored.iter().rposition(|s| !s.delta) else {
+            return Err(CheckpointError::Damaged {
+                path: self.path(last),
+                why: "no full checkpoint precedes this delta".into(),
+            });
+        };
+        let chain = stored[base..].to_vec();
+        for (i, pair) in chain.windows(2).enumerate() {
+            if pair[1].epoch != pair[0].epoch + 1 || !pair[1].delta {
+                return Err(CheckpointError::Damaged {
+                    path: self.path(chain[i + 1]),
+                    why: format!(
+                        "the chain from full checkpoint {} misses epoch {}",
+                        chain[0].epoch,
+                        pair[0].epoch + 1
+                    ),
+                });
+            }
+        }
+        Ok(chain)
+    }
+
+    /// The newest checkpoint, if any (its state is a delta when it is one).
     pub fn latest<S: DeserializeOwned>(&self) -> Result<Option<Checkpoint<S>>> {
-        match self.epochs()?.last() {
-            Some(&epoch) => self.read(epoch).map(Some),
+        match self.stored()?.last() {
+            Some(&at) => self.read(at).map(Some),
             None => Ok(None),
         }
     }
 
-    /// Reads one epoch's checkpoint.
-    pub fn read<S: DeserializeOwned>(&self, epoch: u64) -> Result<Checkpoint<S>> {
-        let path = self.path(epoch);
+    /// Reads one checkpoint.
+    pub fn read<S: DeserializeOwned>(&self, at: Stored) -> Result<Checkpoint<S>> {
+        let path = self.path(at);
         let mut bytes = Vec::new();
         File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io(&path))?;
         let damaged = |why: String| CheckpointError::Damaged { path: path.clone(), why };
@@ -146,15 +198,19 @@ impl CheckpointStore {
         }
         let checkpoint: Checkpoint<S> =
             rmp_serde::from_slice(payload).map_err(|e| damaged(format!("cannot decode: {e}")))?;
-        if checkpoint.epoch != epoch {
-            return Err(damaged(format!("holds epoch {} under the name of epoch {epoch}", checkpoint.epoch)));
+        if (checkpoint.epoch, checkpoint.delta) != (at.epoch, at.delta) {
+            return Err(damaged(format!(
+                "holds epoch {} (delta: {}) under the name of epoch {} (delta: {})",
+                checkpoint.epoch, checkpoint.delta, at.epoch, at.delta
+            )));
         }
         Ok(checkpoint)
     }
 
     /// Writes a checkpoint atomically and durably, then deletes all but the newest [`KEEP`].
     pub fn write<S: Serialize>(&self, checkpoint: &Checkpoint<S>) -> Result<()> {
-        let path = self.path(checkpoint.epoch);
+        let at = Stored { epoch: checkpoint.epoch, delta: checkpoint.delta };
+        let path = self.path(at);
         let tmp = path.with_extension("ckpt.tmp");
         let file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(io(&tmp))?;
         // The payload is encoded straight into the file (a state of hundreds of megabytes is not
@@ -178,14 +234,21 @@ impl CheckpointStore {
         file.sync_data().map_err(io(&tmp))?;
         drop(file);
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        // An epoch written again after a restart is one checkpoint, of one kind.
+        let other = self.path(Stored { delta: !at.delta, ..at });
+        std::fs::remove_file(&other).or_else(ignore_missing).map_err(io(&other))?;
         sync_dir(&self.dir)?;
         self.prune()
     }
 
+    /// Deletes what is older than the chain of the [`KEEP`]th newest checkpoint.
     fn prune(&self) -> Result<()> {
-        let epochs = self.epochs()?;
-        for &epoch in epochs.iter().rev().skip(KEEP) {
-            let path = self.path(epoch);
+        let stored = self.stored()?;
+        let oldest_kept = stored.len().saturating_sub(KEEP);
+        // Its chain starts at the newest full checkpoint not after it.
+        let base = stored.get(..=oldest_kept).and_then(|s| s.iter().rposition(|s| !s.delta)).unwrap_or(0);
+        for &at in &stored[..base] {
+            let path = self.path(at);
             std::fs::remove_file(&path).or_else(ignore_missing).map_err(io(&path))?;
         }
         for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))?.flatten() {
@@ -239,7 +302,53 @@ mod tests {
             state: vec![("customer-1".to_string(), 12.5)],
             staged: BTreeMap::from([("silver/transactions".to_string(), "{\"files\":[]}".to_string())]),
             written_at: Timestamp::from_micros(1_700_000_000_000_000),
+            delta: false,
         }
+    }
+
+    fn delta(epoch: u64) -> Checkpoint<Vec<(String, f64)>> {
+        Checkpoint { delta: true, ..checkpoint(epoch) }
+    }
+
+    #[test]
+    fn the_chain_is_the_newest_full_checkpoint_and_its_deltas_and_pruning_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        assert_eq!(store.chain().unwrap(), []);
+        store.write(&checkpoint(1)).unwrap();
+        for epoch in 2..=6 {
+            store.write(&delta(epoch)).unwrap();
+        }
+        let at = |epoch, delta| Stored { epoch, delta };
+        let chain = store.chain().unwrap();
+        assert_eq!(chain, [at(1, false), at(2, true), at(3, true), at(4, true), at(5, true), at(6, true)]);
+        assert_eq!(store.read::<Vec<(String, f64)>>(at(6, true)).unwrap(), delta(6));
+        store.write(&checkpoint(7)).unwrap();
+        store.write(&delta(8)).unwrap();
+        assert_eq!(store.chain().unwrap(), [at(7, false), at(8, true)]);
+        assert_eq!(store.epochs().unwrap(), (1..=8).collect::<Vec<_>>(), "epoch 6 is kept, so is its chain");
+        store.write(&delta(9)).unwrap();
+        assert_eq!(store.epochs().unwrap(), [7, 8, 9], "the newest {KEEP} need only the chain from 7");
+        // Epoch 9 written again, whole (a restart after a crash that left it): one file remains.
+        store.write(&checkpoint(9)).unwrap();
+        assert_eq!(store.chain().unwrap(), [at(9, false)]);
+        assert_eq!(store.stored().unwrap(), [at(7, false), at(8, true), at(9, false)]);
+    }
+
+    #[test]
+    fn a_broken_chain_is_an_error_naming_the_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        store.write(&checkpoint(1)).unwrap();
+        store.write(&delta(2)).unwrap();
+        store.write(&delta(3)).unwrap();
+        std::fs::remove_file(store.path(Stored { epoch: 2, delta: true })).unwrap();
+        let error = store.chain().unwrap_err();
+        assert!(error.to_string().contains("misses epoch 2"), "{error}");
+        std::fs::remove_file(store.path(Stored { epoch: 1, delta: false })).unwrap();
+        let error = store.chain().unwrap_err();
+        assert!(error.to_string().contains("no full checkpoint precedes"), "{error}");
+        assert!(error.to_string().contains("00000000000000000003.delta.ckpt"), "{error}");
     }
 
     #[test]
@@ -270,7 +379,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = CheckpointStore::open(dir.path()).unwrap();
         store.write(&checkpoint(7)).unwrap();
-        let path = store.path(7);
+        let path = store.path(Stored { epoch: 7, delta: false });
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;

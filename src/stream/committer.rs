@@ -81,7 +81,13 @@ impl CommitError {
 /// A message from the processing thread.
 pub enum ToCommitter<S> {
     Rows(Box<Outputs>),
-    Epoch { epoch: u64, offsets: Offsets, state: S },
+    /// The end of an epoch; `delta` says that `state` holds changes only.
+    Epoch {
+        epoch: u64,
+        offsets: Offsets,
+        state: S,
+        delta: bool,
+    },
 }
 
 /// A message back: an epoch is durable, or the committer failed.
@@ -108,8 +114,8 @@ impl Committer {
                     rows += outputs.rows() as u64;
                     self.rows(&outputs)
                 }
-                ToCommitter::Epoch { epoch, offsets, state } => {
-                    self.epoch(epoch, &offsets, state).map(|staged_tables| {
+                ToCommitter::Epoch { epoch, offsets, state, delta } => {
+                    self.epoch(epoch, &offsets, state, delta).map(|staged_tables| {
                         let _ = done.send(FromCommitter::Done {
                             epoch,
                             offsets,
@@ -138,9 +144,16 @@ impl Committer {
         Ok(())
     }
 
-    fn epoch<S: serde::Serialize>(&mut self, epoch: u64, offsets: &Offsets, state: S) -> Result<usize, CommitError> {
+    fn epoch<S: serde::Serialize>(
+        &mut self,
+        epoch: u64,
+        offsets: &Offsets,
+        state: S,
+        delta: bool,
+    ) -> Result<usize, CommitError> {
         let staged = self.tables.stage()?;
-        let checkpoint = Checkpoint { epoch, offsets: offsets.clone(), state, staged, written_at: self.clock.now() };
+        let written_at = self.clock.now();
+        let checkpoint = Checkpoint { epoch, offsets: offsets.clone(), state, staged, written_at, delta };
         self.store.write(&checkpoint)?;
         self.tables.commit(&self.app_id, epoch, &checkpoint.staged)?;
         self.producer.flush()?;

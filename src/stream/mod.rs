@@ -16,6 +16,7 @@
 //! sessionize, each following the [`operator::Operator`] lifecycle, [`checkpoint`] stores epochs
 //! atomically, and [`runtime`] drives it all.
 
+pub mod changelog;
 pub mod checkpoint;
 pub mod committer;
 pub mod memory_tables;

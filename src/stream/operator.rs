@@ -2,13 +2,16 @@
 //!
 //! The runtime ([`super::runtime`]) drives operators through one fixed sequence:
 //!
-//! 1. `start` once, with the state the operator saved in the last checkpoint (or none);
+//! 1. `restore` with each checkpoint of the newest chain, oldest first: a full image of its
+//!    state, then the changes of each later epoch (nothing on a first start);
 //! 2. `batch` for every batch of input (its typed `batch` method; the input type differs per
 //!    operator, so it is not part of this trait);
 //! 3. `watermark` whenever the event-time watermark advances, after the batch that advanced it;
 //! 4. `tick` about once a second of processing time, for work driven by the wall clock (nothing
 //!    that changes outputs: outputs depend on event time only, so a replay reproduces them);
-//! 5. `checkpoint` at the end of an epoch: the operator returns its whole state as bytes;
+//! 5. `checkpoint` at the end of an epoch: the operator returns its state as bytes, whole or
+//!    only what changed since its previous checkpoint, as the runtime asks (see
+//!    [`super::changelog`]);
 //! 6. `commit` once the epoch's checkpoint is durable and its sink writes are committed;
 //! 7. `close` on a clean stop, after a final watermark and checkpoint.
 //!
@@ -36,8 +39,9 @@ pub trait Operator {
     /// A short stable name, also the key of the operator's state in checkpoints.
     fn name(&self) -> &'static str;
 
-    /// Restores state saved by [`Operator::checkpoint`] (`None` on a first start).
-    fn start(&mut self, _restored: Option<&[u8]>) -> Result<(), OperatorError> {
+    /// Restores a state saved by [`Operator::checkpoint`]: a whole one (`full`), or the
+    /// changes of the epoch after the one restored last.
+    fn restore(&mut self, _image: &[u8], _full: bool) -> Result<(), OperatorError> {
         Ok(())
     }
 
@@ -47,8 +51,9 @@ pub trait Operator {
     /// About once a second of processing time.
     fn tick(&mut self, _now: Timestamp) {}
 
-    /// The operator's whole state, to be stored in the epoch's checkpoint.
-    fn checkpoint(&mut self) -> Result<Vec<u8>, OperatorError> {
+    /// The operator's state for the epoch's checkpoint: whole when `full`, else what changed
+    /// since its previous checkpoint. Either way the next one records changes afresh.
+    fn checkpoint(&mut self, _full: bool) -> Result<Vec<u8>, OperatorError> {
         Ok(Vec::new())
     }
 
@@ -63,8 +68,8 @@ pub trait Operator {
 /// each of a million customers were most of the bytes). State stays readable across versions
 /// when new fields go last with `#[serde(default)]`; [`load`] also reads the named form.
 ///
-/// `last` is the size of the operator's previous save, updated: the buffer starts an eighth
-/// larger, so a state of hundreds of megabytes is written once rather than copied each time its
+/// `last` is the size of the operator's previous save of the same kind (whole or changes),
+/// updated: the buffer starts an eighth larger, so a state of hundreds of megabytes is written once rather than copied each time its
 /// buffer would double (which held up to twice its size in memory).
 pub fn save<T: serde::Serialize>(
     operator: &'static str,

@@ -8,8 +8,9 @@
 //! Every `checkpoint_interval` it ends the epoch: operator state and source positions go to the
 //! committer behind the epoch's outputs.
 //!
-//! On start it restores the newest checkpoint (re-committing its staged writes, which is a no-op
-//! for tables that have them) and reads on from its offsets; see the committer for why that gives
+//! On start it restores the newest checkpoint chain (a full checkpoint and the deltas after it,
+//! see [`super::changelog`]), re-commits the newest one's staged writes (a no-op for tables that
+//! have them) and reads on from its offsets; see the committer for why that gives
 //! each output exactly once. With `until_caught_up`, when a poll finds nothing new, the end of
 //! the log is taken as the end of the stream: the watermark moves past every window and session
 //! that holds data (the newest event time plus the longest window and the allowed lateness), all
@@ -189,7 +190,39 @@ pub struct Processor {
     state: ProcessorState,
     watermarks: Watermarks,
     epoch: u64,
+    sizes: Sizes,
     committer: Option<Committer>,
+}
+
+/// Sizes of the operator state in the checkpoint chain, which decide when the next checkpoint
+/// is full: when the deltas since the last full one add up to its size (so a restart reads at
+/// most twice the state), after [`MAX_CHAIN`] deltas, on the first epoch and on a clean stop.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sizes {
+    full: usize,
+    deltas: usize,
+    chain: usize,
+}
+
+/// The most deltas after a full checkpoint.
+const MAX_CHAIN: usize = 100;
+
+impl Sizes {
+    fn next_is_full(&self) -> bool {
+        self.deltas >= self.full || self.chain >= MAX_CHAIN
+    }
+
+    /// Records a checkpoint's operator state; returns its size.
+    fn saved(&mut self, full: bool, state: &ProcessorState) -> usize {
+        let bytes = state.operators.values().map(Vec::len).sum();
+        if full {
+            *self = Sizes { full: bytes, deltas: 0, chain: 0 };
+        } else {
+            self.deltas += bytes;
+            self.chain += 1;
+        }
+        bytes
+    }
 }
 
 /// What the processor is built from.
@@ -225,26 +258,36 @@ impl Processor {
             return Err(ProcessError::Config(problems.join("; ")));
         }
         let store = CheckpointStore::open(&checkpoints)?;
-        let latest = store.latest::<ProcessorState>()?;
-        if let Some(ck) = &latest {
-            // Step 3 of the epoch protocol again: idempotent.
-            tables.commit(&config.app_id, ck.epoch, &ck.staged).map_err(CommitError::from)?;
-        }
-        let source = Source::new(consumer, &TOPICS, latest.as_ref().map(|c| &c.offsets))?;
         let lateness = config.watermark.allowed_lateness;
         let mut score = ScoreOp::new(fraud, parts.transaction_partitions);
         let mut aggregate = Aggregate::new(lateness).map_err(|e| ProcessError::Config(e.to_string()))?;
         let session_config = SessionConfig { gap: config.session_gap };
         let mut sessions = Sessions::new(&session_config, lateness).map_err(|e| ProcessError::Config(e.to_string()))?;
+        // The newest full checkpoint, then each delta after it, into the operators.
+        let mut latest = None;
+        let mut sizes = Sizes::default();
+        for at in store.chain()? {
+            let mut ck = store.read::<ProcessorState>(at)?;
+            let bytes = sizes.saved(!at.delta, &ck.state);
+            for operator in [&mut score as &mut dyn Operator, &mut aggregate, &mut sessions] {
+                if let Some(image) = ck.state.operators.get(operator.name()) {
+                    operator.restore(image, !at.delta)?;
+                }
+            }
+            tracing::debug!(epoch = at.epoch, delta = at.delta, bytes, "restored checkpoint");
+            ck.state.operators.clear(); // restored into the operators; no need to hold the bytes
+            latest = Some(ck);
+        }
+        if let Some(ck) = &latest {
+            // Step 3 of the epoch protocol again: idempotent.
+            tables.commit(&config.app_id, ck.epoch, &ck.staged).map_err(CommitError::from)?;
+        }
+        let source = Source::new(consumer, &TOPICS, latest.as_ref().map(|c| &c.offsets))?;
         let now = clock.now();
-        let (epoch, mut state) = match latest {
+        let (epoch, state) = match latest {
             Some(ck) => (ck.epoch, ck.state),
             None => (0, ProcessorState::default()),
         };
-        score.start(state.operators.get("score").map(Vec::as_slice))?;
-        aggregate.start(state.operators.get("aggregate").map(Vec::as_slice))?;
-        sessions.start(state.operators.get("sessions").map(Vec::as_slice))?;
-        state.operators.clear(); // restored into the operators; no need to hold the bytes
         let watermarks = match &state.watermarks {
             Some(w) => {
                 let mut w = w.clone();
@@ -266,6 +309,7 @@ impl Processor {
             state,
             watermarks,
             epoch,
+            sizes,
             committer: Some(committer),
         })
     }
@@ -349,7 +393,7 @@ impl Processor {
                     .map_err(|_| ProcessError::CommitterGone)?;
             }
             if epoch_ends {
-                self.end_epoch(to)?;
+                self.end_epoch(to, false)?;
                 epoch_started = Instant::now();
             }
             let committed = drain(done, &mut self.source, &mut status)?;
@@ -367,7 +411,8 @@ impl Processor {
         if !out.is_empty() {
             to.send(ToCommitter::Rows(Box::new(std::mem::take(&mut out)))).map_err(|_| ProcessError::CommitterGone)?;
         }
-        self.end_epoch(to)
+        // A clean stop ends on a full checkpoint: the next start reads one file.
+        self.end_epoch(to, true)
     }
 
     /// One record through decode, score, aggregate / sessions.
@@ -426,17 +471,25 @@ impl Processor {
         self.advance(end, out);
     }
 
-    fn end_epoch(&mut self, to: &std::sync::mpsc::SyncSender<ToCommitter<ProcessorState>>) -> Result<(), ProcessError> {
+    /// Ends the epoch with a checkpoint: full when `full` or [`Sizes`] says so, else a delta.
+    fn end_epoch(
+        &mut self,
+        to: &std::sync::mpsc::SyncSender<ToCommitter<ProcessorState>>,
+        full: bool,
+    ) -> Result<(), ProcessError> {
         self.epoch += 1;
+        let full = full || self.sizes.next_is_full();
         let mut operators = BTreeMap::new();
-        operators.insert("score".to_string(), self.score.checkpoint()?);
-        operators.insert("aggregate".to_string(), self.aggregate.checkpoint()?);
-        operators.insert("sessions".to_string(), self.sessions.checkpoint()?);
+        operators.insert("score".to_string(), self.score.checkpoint(full)?);
+        operators.insert("aggregate".to_string(), self.aggregate.checkpoint(full)?);
+        operators.insert("sessions".to_string(), self.sessions.checkpoint(full)?);
         self.state.watermarks = Some(self.watermarks.clone());
         // The operators' bytes move to the committer; the processor keeps no copy.
         let state = ProcessorState { operators, ..self.state.clone() };
+        self.sizes.saved(full, &state);
         let offsets = self.source.positions();
-        to.send(ToCommitter::Epoch { epoch: self.epoch, offsets, state }).map_err(|_| ProcessError::CommitterGone)
+        to.send(ToCommitter::Epoch { epoch: self.epoch, offsets, state, delta: !full })
+            .map_err(|_| ProcessError::CommitterGone)
     }
 
     fn status(&self, latency_us: Vec<u64>) -> Status {

@@ -65,7 +65,7 @@ use std::time::Duration;
 
 mod store;
 
-pub use store::{Added, Closed, WindowStore};
+pub use store::{Added, Closed, Key, StoreDelta, StoreDeltaRef, WindowStore};
 
 /// The most windows one event may belong to (`size / slide`).
 pub const MAX_WINDOWS_PER_EVENT: i64 = 1_000;

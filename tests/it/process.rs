@@ -79,7 +79,7 @@ fn kill_delays(n: usize) -> Vec<Duration> {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            Duration::from_millis(150 + x % 900)
+            Duration::from_millis(250 + x % 600)
         })
         .collect();
     eprintln!("kill delays: {delays:?}");
@@ -90,12 +90,19 @@ fn kill_delays(n: usize) -> Vec<Duration> {
 fn process_killed_at_random_points_gives_the_outputs_of_a_crash_free_run() {
     let reference = Sandbox::new();
     let crashed = Sandbox::new();
-    let transactions = generate(&reference, "6000");
-    assert_eq!(generate(&crashed, "6000"), transactions);
+    let transactions = generate(&reference, "20000");
+    assert_eq!(generate(&crashed, "20000"), transactions);
     process(&reference).success();
 
     let mut kills = 0;
-    for delay in kill_delays(6) {
+    // Restarts whose newest checkpoint was a delta: they restored a full checkpoint and deltas.
+    let mut chains = 0;
+    let checkpoints = crashed.data_dir().join("checkpoints/processor");
+    for delay in kill_delays(8) {
+        let newest = std::fs::read_dir(&checkpoints)
+            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).max())
+            .unwrap_or_default();
+        chains += usize::from(newest.is_some_and(|n| n.ends_with(".delta.ckpt")));
         let mut child = crashed
             .command(&["process", "--until-caught-up"])
             .env("STREAMIFY__STREAM__CHECKPOINT_INTERVAL", "200ms")
@@ -104,14 +111,20 @@ fn process_killed_at_random_points_gives_the_outputs_of_a_crash_free_run() {
             .spawn()
             .expect("streamify starts");
         std::thread::sleep(delay);
-        if child.try_wait().expect("wait").is_none() {
+        let running = child.try_wait().expect("wait").is_none();
+        if running {
             child.kill().expect("kill -9");
             kills += 1;
         }
         let _ = child.wait();
+        if !running {
+            break; // caught up before the kill
+        }
     }
     process(&crashed).success();
-    eprintln!("killed {kills} times");
+    eprintln!("killed {kills} times; {chains} restarts resumed from a delta checkpoint");
+    assert!(kills >= 2, "the run ended before a second kill: give it more events");
+    assert!(chains > 0, "no restart resumed from a delta checkpoint: incremental checkpoints went untested");
     for (table, query) in COMPARED {
         let (want, got) = (sql(&reference, query), sql(&crashed, query));
         assert!(want.lines().count() > 1, "{table} is empty in the reference run");

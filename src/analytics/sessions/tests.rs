@@ -188,6 +188,8 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 fn run(ops: &[Op], round_trips: bool) -> Result<(Vec<SessionSummary>, u64), TestCaseError> {
     let mut s = sessionizer();
     let (mut out, mut accepted) = (Vec::new(), 0u64);
+    // Checkpoint images: the first full, then deltas; a restore replays them all (C-1).
+    let mut images: Vec<Vec<u8>> = Vec::new();
     for op in ops {
         match op {
             Op::Observe(c, w) => {
@@ -196,7 +198,21 @@ fn run(ops: &[Op], round_trips: bool) -> Result<(Vec<SessionSummary>, u64), Test
                 accepted += u64::from(s.observe(&click, w.map(t)) != Observed::TooLate);
             }
             Op::Close(w) => out.extend(s.close_idle(t(*w))),
-            Op::RoundTrip if round_trips => s = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap(),
+            Op::RoundTrip if round_trips => {
+                let image = match images.is_empty() {
+                    true => rmp_serde::to_vec(&s).unwrap(),
+                    false => rmp_serde::to_vec(&s.delta()).unwrap(),
+                };
+                images.push(image);
+                s.saved();
+                let mut restored: Sessionizer = rmp_serde::from_slice(&images[0]).unwrap();
+                for bytes in &images[1..] {
+                    restored.apply(rmp_serde::from_slice(bytes).unwrap());
+                }
+                prop_assert_eq!(&restored.open, &s.open);
+                prop_assert_eq!((restored.watermark, restored.next_id), (s.watermark, s.next_id));
+                s = restored;
+            }
             Op::RoundTrip => {}
         }
     }

@@ -20,7 +20,7 @@ use crate::analytics::kpi::{Kpi, KpiInput, KpiOutput};
 use crate::model::{Timestamp, Transaction, UserId, Vocabulary, topic};
 use crate::stream::operator::{Operator, OperatorError, load, save};
 use crate::stream::outputs::{LateEventRow, Outputs, WindowRow, event_date};
-use crate::stream::window::{Added, Closed, WindowError, WindowSpec, WindowStore};
+use crate::stream::window::{Added, Closed, Key, StoreDelta, StoreDeltaRef, WindowError, WindowSpec, WindowStore};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -49,6 +49,64 @@ struct Stores {
     merchant_payment_country_10m: WindowStore<MerchantPaymentCountry, Kpi>,
 }
 
+/// What changed in every window family in one epoch.
+#[derive(Serialize)]
+struct StoresDeltaRef<'a> {
+    kpi_1m: StoreDeltaRef<'a, (), Kpi>,
+    kpi_1m_sliding: StoreDeltaRef<'a, (), Kpi>,
+    platform_1h: StoreDeltaRef<'a, (), Kpi>,
+    merchant_15m: StoreDeltaRef<'a, Merchant, Kpi>,
+    customer_1h: StoreDeltaRef<'a, String, Kpi>,
+    country_30m: StoreDeltaRef<'a, String, Kpi>,
+    merchant_payment_country_10m: StoreDeltaRef<'a, MerchantPaymentCountry, Kpi>,
+}
+
+/// [`StoresDeltaRef`] read back.
+#[derive(Deserialize)]
+struct StoresDelta {
+    kpi_1m: StoreDelta<(), Kpi>,
+    kpi_1m_sliding: StoreDelta<(), Kpi>,
+    platform_1h: StoreDelta<(), Kpi>,
+    merchant_15m: StoreDelta<Merchant, Kpi>,
+    customer_1h: StoreDelta<String, Kpi>,
+    country_30m: StoreDelta<String, Kpi>,
+    merchant_payment_country_10m: StoreDelta<MerchantPaymentCountry, Kpi>,
+}
+
+impl Stores {
+    fn delta(&self) -> StoresDeltaRef<'_> {
+        StoresDeltaRef {
+            kpi_1m: self.kpi_1m.delta(),
+            kpi_1m_sliding: self.kpi_1m_sliding.delta(),
+            platform_1h: self.platform_1h.delta(),
+            merchant_15m: self.merchant_15m.delta(),
+            customer_1h: self.customer_1h.delta(),
+            country_30m: self.country_30m.delta(),
+            merchant_payment_country_10m: self.merchant_payment_country_10m.delta(),
+        }
+    }
+
+    fn saved(&mut self) {
+        self.kpi_1m.saved();
+        self.kpi_1m_sliding.saved();
+        self.platform_1h.saved();
+        self.merchant_15m.saved();
+        self.customer_1h.saved();
+        self.country_30m.saved();
+        self.merchant_payment_country_10m.saved();
+    }
+
+    fn apply(&mut self, d: StoresDelta) -> Result<(), WindowError> {
+        self.kpi_1m.apply(d.kpi_1m)?;
+        self.kpi_1m_sliding.apply(d.kpi_1m_sliding)?;
+        self.platform_1h.apply(d.platform_1h)?;
+        self.merchant_15m.apply(d.merchant_15m)?;
+        self.customer_1h.apply(d.customer_1h)?;
+        self.country_30m.apply(d.country_30m)?;
+        self.merchant_payment_country_10m.apply(d.merchant_payment_country_10m)
+    }
+}
+
 pub struct Aggregate {
     stores: Stores,
     late_events: u64,
@@ -57,8 +115,8 @@ pub struct Aggregate {
     scratch: MerchantPaymentCountry,
     /// Likewise for the customer id's text.
     user_scratch: String,
-    /// Size of the last checkpointed state.
-    saved_bytes: usize,
+    /// Sizes of the last checkpointed changes and whole state.
+    saved_bytes: [usize; 2],
 }
 
 const MINUTE: u64 = 60;
@@ -69,10 +127,7 @@ fn mins(n: u64) -> Duration {
 
 impl Aggregate {
     pub fn new(allowed_lateness: Duration) -> Result<Self, WindowError> {
-        fn store<K: Ord + Clone + Serialize + serde::de::DeserializeOwned>(
-            spec: WindowSpec,
-            lateness: Duration,
-        ) -> Result<WindowStore<K, Kpi>, WindowError> {
+        fn store<K: Key>(spec: WindowSpec, lateness: Duration) -> Result<WindowStore<K, Kpi>, WindowError> {
             WindowStore::new(spec, lateness)
         }
         let l = allowed_lateness;
@@ -89,7 +144,7 @@ impl Aggregate {
             late_events: 0,
             scratch: Default::default(),
             user_scratch: String::new(),
-            saved_bytes: 0,
+            saved_bytes: [0; 2],
         })
     }
 
@@ -195,10 +250,7 @@ impl Aggregate {
     }
 }
 
-fn partial<K>(store: &WindowStore<K, Kpi>, keys: impl Fn(&K) -> Keys) -> Vec<WindowRow>
-where
-    K: Ord + Clone + Serialize + serde::de::DeserializeOwned,
-{
+fn partial<K: Key>(store: &WindowStore<K, Kpi>, keys: impl Fn(&K) -> Keys) -> Vec<WindowRow> {
     use crate::stream::window::Accumulator as _;
     store.partial().map(|(k, window, acc)| row(keys(k), Closed { key: (), window, output: acc.finish() })).collect()
 }
@@ -260,10 +312,12 @@ impl Operator for Aggregate {
         "aggregate"
     }
 
-    fn start(&mut self, restored: Option<&[u8]>) -> Result<(), OperatorError> {
-        if let Some(bytes) = restored {
-            let (stores, late_events) = load(self.name(), bytes)?;
-            self.stores = stores;
+    fn restore(&mut self, image: &[u8], full: bool) -> Result<(), OperatorError> {
+        if full {
+            (self.stores, self.late_events) = load(self.name(), image)?;
+        } else {
+            let (delta, late_events) = load(self.name(), image)?;
+            self.stores.apply(delta).map_err(|e| OperatorError::new(self.name(), e))?;
             self.late_events = late_events;
         }
         Ok(())
@@ -285,7 +339,14 @@ impl Operator for Aggregate {
         );
     }
 
-    fn checkpoint(&mut self) -> Result<Vec<u8>, OperatorError> {
-        save(self.name(), &(&self.stores, self.late_events), &mut self.saved_bytes)
+    fn checkpoint(&mut self, full: bool) -> Result<Vec<u8>, OperatorError> {
+        let (name, last) = (self.name(), &mut self.saved_bytes[usize::from(full)]);
+        let bytes = if full {
+            save(name, &(&self.stores, self.late_events), last)
+        } else {
+            save(name, &(self.stores.delta(), self.late_events), last)
+        };
+        self.stores.saved();
+        bytes
     }
 }

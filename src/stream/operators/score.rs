@@ -12,8 +12,9 @@
 //! customer, with a deterministic alert id.
 
 use crate::analytics::kpi::KpiInput;
-use crate::fraud::{self, FraudConfig, FraudState, Score};
+use crate::fraud::{self, FraudConfig, FraudDelta, FraudState, Score};
 use crate::model::{Timestamp, Transaction, Vocabulary, topic};
+use crate::stream::changelog::Image;
 use crate::stream::operator::{Operator, OperatorError, load, save};
 use crate::stream::outputs::{AlertRow, Outputs, SilverTransaction, event_date};
 use std::sync::Arc;
@@ -27,8 +28,8 @@ pub struct ScoreOp {
     alerts: u64,
     /// The last event-time day whose start expiry ran at.
     expired_through: Option<i64>,
-    /// Size of the last checkpointed state.
-    saved_bytes: usize,
+    /// Sizes of the last checkpointed changes and whole state.
+    saved_bytes: [usize; 2],
 }
 
 const DAY_MICROS: i64 = 86_400 * 1_000_000;
@@ -51,7 +52,7 @@ impl ScoreOp {
             states: (0..partitions.max(1)).map(|_| FraudState::new()).collect(),
             alerts: 0,
             expired_through: None,
-            saved_bytes: 0,
+            saved_bytes: [0; 2],
         }
     }
 
@@ -164,27 +165,33 @@ impl Operator for ScoreOp {
         "score"
     }
 
-    fn start(&mut self, restored: Option<&[u8]>) -> Result<(), OperatorError> {
-        if let Some(bytes) = restored {
-            let (config, states, alerts, expired_through): (FraudConfig, Vec<FraudState>, u64, Option<i64>) =
-                load(self.name(), bytes)?;
-            if states.len() != self.states.len() {
-                return Err(OperatorError::new(
-                    "score",
-                    format!(
-                        "the checkpoint has state for {} transactions partitions, the log has {}; \
-                         partitions cannot change under a running processor",
-                        states.len(),
-                        self.states.len()
-                    ),
-                ));
-            }
-            self.rules_version = config.version();
-            self.config = Arc::new(config);
-            self.states = states;
-            self.alerts = alerts;
-            self.expired_through = expired_through;
+    fn restore(&mut self, image: &[u8], full: bool) -> Result<(), OperatorError> {
+        let (config, states, alerts, expired_through): (FraudConfig, Vec<Image<FraudState, FraudDelta>>, u64, _) =
+            if full {
+                let (config, states, alerts, expired): (FraudConfig, Vec<FraudState>, u64, Option<i64>) =
+                    load(self.name(), image)?;
+                (config, states.into_iter().map(Image::Full).collect(), alerts, expired)
+            } else {
+                load(self.name(), image)?
+            };
+        if states.len() != self.states.len() {
+            return Err(OperatorError::new(
+                "score",
+                format!(
+                    "the checkpoint has state for {} transactions partitions, the log has {}; \
+                     partitions cannot change under a running processor",
+                    states.len(),
+                    self.states.len()
+                ),
+            ));
         }
+        self.rules_version = config.version();
+        self.config = Arc::new(config);
+        for (state, image) in self.states.iter_mut().zip(states) {
+            state.apply(image);
+        }
+        self.alerts = alerts;
+        self.expired_through = expired_through;
         Ok(())
     }
 
@@ -203,12 +210,21 @@ impl Operator for ScoreOp {
         }
     }
 
-    fn checkpoint(&mut self) -> Result<Vec<u8>, OperatorError> {
+    fn checkpoint(&mut self, full: bool) -> Result<Vec<u8>, OperatorError> {
         if let Some(config) = self.pending.take() {
             self.rules_version = config.version();
             self.config = config;
         }
-        save(self.name(), &(&*self.config, &self.states, self.alerts, self.expired_through), &mut self.saved_bytes)
+        let (config, alerts, expired) = (&*self.config, self.alerts, self.expired_through);
+        let (name, last) = (self.name(), &mut self.saved_bytes[usize::from(full)]);
+        let bytes = if full {
+            save(name, &(config, &self.states, alerts, expired), last)
+        } else {
+            let deltas: Vec<_> = self.states.iter().map(FraudState::delta).collect();
+            save(name, &(config, deltas, alerts, expired), last)
+        };
+        self.states.iter_mut().for_each(FraudState::saved);
+        bytes
     }
 }
 

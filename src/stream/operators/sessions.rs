@@ -5,13 +5,19 @@
 //! funnel (views -> cart adds -> purchases, with conversion rates) is a 10-minute tumbling window
 //! per product category, to `gold/funnel_10m`. Clicks too late for either go to `late_events`.
 
-use crate::analytics::sessions::{Click, Funnel, FunnelOutput, Observed, SessionConfig, SessionError, Sessionizer};
+use crate::analytics::sessions::{
+    Click, Funnel, FunnelOutput, Observed, SessionConfig, SessionError, Sessionizer, SessionizerDelta,
+};
 use crate::model::{ClickEvent, Timestamp};
+use crate::stream::changelog::{Changes, MapDelta};
 use crate::stream::operator::{Operator, OperatorError, load, save};
 use crate::stream::outputs::{FunnelRow, LateEventRow, Outputs, SessionRow, event_date};
-use crate::stream::window::{WindowError, WindowSpec, WindowStore};
+use crate::stream::window::{StoreDelta, WindowError, WindowSpec, WindowStore};
 use std::collections::HashMap;
 use std::time::Duration;
+
+/// Changes of the users map in one epoch.
+type Users = MapDelta<u64, (String, i64)>;
 
 /// Category of clicks without one.
 const NO_CATEGORY: &str = "(none)";
@@ -30,10 +36,12 @@ pub struct Sessions {
     /// User ids by their hash, for session rows (the sessionizer keeps hashes only), with the
     /// time of the user's last click (microseconds) so that the map can be pruned.
     users: HashMap<u64, (String, i64)>,
+    /// Users written or forgotten since the last checkpoint.
+    users_changed: Changes<u64>,
     gap: i64,
     watermark: Option<Timestamp>,
-    /// Size of the last checkpointed state.
-    saved_bytes: usize,
+    /// Sizes of the last checkpointed changes and whole state.
+    saved_bytes: [usize; 2],
 }
 
 impl Sessions {
@@ -42,9 +50,10 @@ impl Sessions {
             sessionizer: Sessionizer::new(config)?,
             funnel: WindowStore::new(WindowSpec::tumbling(Duration::from_secs(600))?, allowed_lateness)?,
             users: HashMap::new(),
+            users_changed: Changes::default(),
             gap: crate::stream::time::duration_micros(config.gap),
             watermark: None,
-            saved_bytes: 0,
+            saved_bytes: [0; 2],
         })
     }
 
@@ -58,6 +67,7 @@ impl Sessions {
         let ts = c.event_timestamp.micros();
         let entry = self.users.entry(user).or_insert_with(|| (c.user_id.to_string(), ts));
         entry.1 = entry.1.max(ts);
+        self.users_changed.touch(&user);
         let click = Click {
             session_id: &c.session_id,
             user,
@@ -95,9 +105,16 @@ impl Operator for Sessions {
         "sessions"
     }
 
-    fn start(&mut self, restored: Option<&[u8]>) -> Result<(), OperatorError> {
-        if let Some(bytes) = restored {
-            (self.sessionizer, self.funnel, self.users, self.watermark) = load(self.name(), bytes)?;
+    fn restore(&mut self, image: &[u8], full: bool) -> Result<(), OperatorError> {
+        if full {
+            (self.sessionizer, self.funnel, self.users, self.watermark) = load(self.name(), image)?;
+        } else {
+            let (sessions, funnel, users, watermark): (SessionizerDelta, StoreDelta<String, Funnel>, Users, _) =
+                load(self.name(), image)?;
+            self.sessionizer.apply(sessions);
+            self.funnel.apply(funnel).map_err(|e| OperatorError::new(self.name(), e))?;
+            users.apply_to(&mut self.users);
+            self.watermark = watermark;
         }
         Ok(())
     }
@@ -141,13 +158,30 @@ impl Operator for Sessions {
         self.watermark = Some(wm);
     }
 
-    fn checkpoint(&mut self) -> Result<Vec<u8>, OperatorError> {
+    fn checkpoint(&mut self, full: bool) -> Result<Vec<u8>, OperatorError> {
         // Forget users whose sessions all closed long ago: their sessions' rows are out, and an
         // open session's last click is younger than the gap.
         if let Some(wm) = self.watermark {
             let horizon = wm.micros().saturating_sub(self.gap.saturating_mul(4));
-            self.users.retain(|_, (_, last)| *last >= horizon);
+            let changed = &mut self.users_changed;
+            self.users.retain(|user, (_, last)| {
+                let keep = *last >= horizon;
+                if !keep {
+                    changed.touch(user);
+                }
+                keep
+            });
         }
-        save(self.name(), &(&self.sessionizer, &self.funnel, &self.users, self.watermark), &mut self.saved_bytes)
+        let (name, last) = (self.name(), &mut self.saved_bytes[usize::from(full)]);
+        let bytes = if full {
+            save(name, &(&self.sessionizer, &self.funnel, &self.users, self.watermark), last)
+        } else {
+            let users = self.users_changed.of(&self.users);
+            save(name, &(self.sessionizer.delta(), self.funnel.delta(), users, self.watermark), last)
+        };
+        self.sessionizer.saved();
+        self.funnel.saved();
+        self.users_changed.clear();
+        bytes
     }
 }

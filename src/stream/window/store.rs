@@ -14,12 +14,20 @@
 
 use super::{Accumulator, Assigned, Geometry, Lateness, Window, WindowError, WindowSpec, classify_at};
 use crate::model::Timestamp;
+use crate::stream::changelog::{Changes, DeltaOf, MapDelta};
 use crate::stream::time::duration_micros;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hash;
 use std::time::Duration;
+
+/// What a store's keys must be: ordered (the closing order), hashable (the change record of
+/// incremental checkpoints) and serde.
+pub trait Key: Ord + Hash + Clone + Serialize + DeserializeOwned {}
+
+impl<K: Ord + Hash + Clone + Serialize + DeserializeOwned> Key for K {}
 
 /// What [`WindowStore::add`] did with an event.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -91,9 +99,11 @@ pub struct WindowStore<K, A> {
     due: BTreeSet<(i64, K)>,
     /// In (end, key) order.
     frozen: Vec<Frozen<K, A>>,
+    /// Keys written since the last checkpoint.
+    changes: Changes<K>,
 }
 
-impl<K: Ord + Clone + Serialize + DeserializeOwned, A: Accumulator> WindowStore<K, A> {
+impl<K: Key, A: Accumulator> WindowStore<K, A> {
     pub fn new(spec: WindowSpec, allowed_lateness: Duration) -> Result<Self, WindowError> {
         let geometry = spec.geometry()?;
         Ok(WindowStore {
@@ -105,6 +115,7 @@ impl<K: Ord + Clone + Serialize + DeserializeOwned, A: Accumulator> WindowStore<
             keys: BTreeMap::new(),
             due: BTreeSet::new(),
             frozen: Vec::new(),
+            changes: Changes::default(),
         })
     }
 
@@ -145,7 +156,7 @@ impl<K: Ord + Clone + Serialize + DeserializeOwned, A: Accumulator> WindowStore<
     pub fn add<Q>(&mut self, key: &Q, ts: Timestamp, input: &A::Input, watermark: Option<Timestamp>) -> Added
     where
         K: Borrow<Q>,
-        Q: Ord + ToOwned<Owned = K> + ?Sized,
+        Q: Ord + Hash + ToOwned<Owned = K> + ?Sized,
     {
         let wm = self.raise(watermark);
         let Geometry { size, slide } = self.geometry;
@@ -167,6 +178,7 @@ impl<K: Ord + Clone + Serialize + DeserializeOwned, A: Accumulator> WindowStore<
             }
         }
         let Some(first) = first else { return added };
+        self.changes.touch(key);
         match self.keys.get_mut(key) {
             Some(state) => {
                 let panes = &mut state.panes;
@@ -204,6 +216,7 @@ impl<K: Ord + Clone + Serialize + DeserializeOwned, A: Accumulator> WindowStore<
         while self.due.first().is_some_and(|(end, _)| end.saturating_add(self.lateness) <= wm) {
             let Some((end, key)) = self.due.pop_first() else { break };
             let start = end - size;
+            self.changes.touch(&key);
             let Some(state) = self.keys.get_mut(&key) else {
                 debug_assert!(false, "W-9 an index entry without state");
                 continue;
@@ -273,6 +286,90 @@ impl<K: Ord + Clone + Serialize + DeserializeOwned, A: Accumulator> WindowStore<
     }
 }
 
+impl<K: Key, A: Accumulator> WindowStore<K, A> {
+    /// What changed since the last checkpoint: the watermark, the keys written (C-1 of
+    /// [`crate::stream::changelog`]) and the frozen windows.
+    pub fn delta(&self) -> StoreDeltaRef<'_, K, A> {
+        StoreDeltaRef { watermark: self.watermark, keys: self.changes.of(&self.keys), frozen: &self.frozen }
+    }
+
+    /// The store (whole or [`delta`](Self::delta)) is saved: record changes afresh.
+    pub fn saved(&mut self) {
+        self.changes.clear();
+    }
+
+    /// Applies a [`delta`](Self::delta) to the store saved the epoch before, checking each key's
+    /// state as a full load does.
+    pub fn apply(&mut self, delta: StoreDelta<K, A>) -> Result<(), WindowError> {
+        self.watermark = delta.watermark;
+        let size = self.geometry.size;
+        let MapDelta(set, removed) = delta.keys;
+        for key in removed {
+            if let Some(old) = self.keys.remove(&key) {
+                self.due.remove(&(old.next + size, key));
+            }
+        }
+        for (key, state) in set {
+            check_key(self.geometry, &state)?;
+            let due = (state.next + size, key.clone());
+            if let Some(old) = self.keys.insert(key.clone(), state) {
+                self.due.remove(&(old.next + size, key));
+            }
+            self.due.insert(due);
+        }
+        check_frozen(self.geometry, &delta.frozen)?;
+        self.frozen = delta.frozen;
+        Ok(())
+    }
+}
+
+/// The changes of a store in one epoch (see [`WindowStore::delta`]).
+#[derive(Serialize)]
+#[serde(bound = "K: Key, A: Serialize")]
+pub struct StoreDeltaRef<'a, K, A> {
+    watermark: Option<i64>,
+    keys: DeltaOf<'a, K, KeyState<A>, BTreeMap<K, KeyState<A>>>,
+    frozen: &'a [Frozen<K, A>],
+}
+
+/// [`StoreDeltaRef`] read back.
+#[derive(Deserialize)]
+#[serde(bound = "K: Key, A: Accumulator")]
+pub struct StoreDelta<K, A> {
+    watermark: Option<i64>,
+    keys: MapDelta<K, KeyState<A>>,
+    frozen: Vec<Frozen<K, A>>,
+}
+
+fn aligned(geometry: Geometry, start: i64) -> bool {
+    start.rem_euclid(geometry.slide) == 0 && start.checked_add(geometry.size).is_some()
+}
+
+/// A key's restored state: panes aligned to `slide`, ascending, inside the next window.
+fn check_key<A>(geometry: Geometry, state: &KeyState<A>) -> Result<(), WindowError> {
+    let first = state.panes.first().map_or(i64::MIN, |p| p.start);
+    if state.panes.is_empty()
+        || !aligned(geometry, state.next)
+        || !state.panes.iter().all(|p| aligned(geometry, p.start))
+        || state.panes.windows(2).any(|p| p[0].start >= p[1].start)
+        || !(first.saturating_sub(geometry.size) < state.next && state.next <= first)
+    {
+        return Err(WindowError::State(
+            "panes must be aligned to `slide`, ascending, and inside the next window".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_frozen<K: Ord, A>(geometry: Geometry, frozen: &[Frozen<K, A>]) -> Result<(), WindowError> {
+    if !frozen.iter().all(|f| aligned(geometry, f.start))
+        || frozen.windows(2).any(|f| (f[0].start, &f[0].key) >= (f[1].start, &f[1].key))
+    {
+        return Err(WindowError::State("frozen windows must be aligned and in (end, key) order".into()));
+    }
+    Ok(())
+}
+
 fn window(start: i64, size: i64) -> Window {
     Window { start: Timestamp::from_micros(start), end: Timestamp::from_micros(start + size) }
 }
@@ -313,34 +410,20 @@ impl<K: Serialize, A: Serialize> Serialize for WindowStore<K, A> {
     }
 }
 
-impl<'de, K: Ord + Clone + Serialize + DeserializeOwned, A: Accumulator> Deserialize<'de> for WindowStore<K, A> {
+impl<'de, K: Key, A: Accumulator> Deserialize<'de> for WindowStore<K, A> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let snap = Snapshot::<K, A>::deserialize(d)?;
         let mut store = WindowStore::new(snap.spec, snap.allowed_lateness).map_err(serde::de::Error::custom)?;
         store.watermark = snap.watermark;
-        let Geometry { size, slide } = store.geometry;
-        let bad = |what: &str| serde::de::Error::custom(WindowError::State(what.to_string()));
-        let aligned = |start: i64| start.rem_euclid(slide) == 0 && start.checked_add(size).is_some();
+        let (geometry, size) = (store.geometry, store.geometry.size);
         for (key, state) in snap.keys {
-            let first = state.panes.first().map_or(i64::MIN, |p| p.start);
-            if state.panes.is_empty()
-                || !aligned(state.next)
-                || !state.panes.iter().all(|p| aligned(p.start))
-                || state.panes.windows(2).any(|p| p[0].start >= p[1].start)
-                || !(first.saturating_sub(size) < state.next && state.next <= first)
-            {
-                return Err(bad("panes must be aligned to `slide`, ascending, and inside the next window"));
-            }
+            check_key(geometry, &state).map_err(serde::de::Error::custom)?;
             store.due.insert((state.next + size, key.clone()));
             if store.keys.insert(key, state).is_some() {
-                return Err(bad("a key appears twice"));
+                return Err(serde::de::Error::custom(WindowError::State("a key appears twice".into())));
             }
         }
-        if !snap.frozen.iter().all(|f| aligned(f.start))
-            || snap.frozen.windows(2).any(|f| (f[0].start, &f[0].key) >= (f[1].start, &f[1].key))
-        {
-            return Err(bad("frozen windows must be aligned and in (end, key) order"));
-        }
+        check_frozen(geometry, &snap.frozen).map_err(serde::de::Error::custom)?;
         store.frozen = snap.frozen;
         Ok(store)
     }

@@ -202,14 +202,17 @@ fn spec_strategy() -> impl Strategy<Value = (WindowSpec, u64)> {
 
 type Outputs = Vec<Closed<u8, (u64, u64)>>;
 
-/// Runs `ops`, round-tripping through JSON when asked (or never, if `round_trips` is false), and
-/// checks W-8, W-9 and W-11 along the way against a model that remembers everything.
+/// Runs `ops`, restoring the store from its checkpoint images when asked (or never, if
+/// `round_trips` is false), and checks W-8, W-9 and W-11 along the way against a model that
+/// remembers everything. The first image is full, later ones are deltas, and each restore
+/// replays all of them into a new store (C-1 of `changelog`).
 fn run(spec: &WindowSpec, lateness: u64, ops: &[Op], round_trips: bool) -> Result<Outputs, TestCaseError> {
     let lateness_d = secs(lateness);
     let mut store = WindowStore::<u8, Sum>::new(spec.clone(), lateness_d).unwrap();
     let mut model: BTreeMap<(Window, u8), (u64, u64)> = BTreeMap::new();
     let mut watermark: Option<i64> = None;
     let mut outputs = Vec::new();
+    let mut images: Vec<Vec<u8>> = Vec::new();
     for op in ops {
         match *op {
             Op::Add { key, ts, input, watermark: w } => {
@@ -246,8 +249,18 @@ fn run(spec: &WindowSpec, lateness: u64, ops: &[Op], round_trips: bool) -> Resul
                 prop_assert!(model.keys().all(|(w, _)| w.end.micros() + (lateness as i64) * S > wm), "W-9 complete");
             }
             Op::RoundTrip if round_trips => {
-                let json = serde_json::to_string(&store).unwrap();
-                store = serde_json::from_str(&json).unwrap();
+                let image = match images.is_empty() {
+                    true => rmp_serde::to_vec(&store).unwrap(),
+                    false => rmp_serde::to_vec(&store.delta()).unwrap(),
+                };
+                images.push(image);
+                store.saved();
+                let mut restored: WindowStore<u8, Sum> = rmp_serde::from_slice(&images[0]).unwrap();
+                for bytes in &images[1..] {
+                    restored.apply(rmp_serde::from_slice(bytes).unwrap()).unwrap();
+                }
+                prop_assert_eq!(serde_json::to_string(&restored).unwrap(), serde_json::to_string(&store).unwrap());
+                store = restored;
             }
             Op::RoundTrip => {}
         }
