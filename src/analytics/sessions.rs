@@ -107,7 +107,9 @@ pub struct SessionSummary {
     pub converted: bool,
 }
 
-/// An open session. Times in microseconds.
+/// An open session. Times in microseconds; counts saturate at `u32::MAX` (64 bytes a session,
+/// of which a million may be open). Fields stay in this order: checkpoints store them by
+/// position.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Session {
     /// Unique among all sessions this sessionizer opened.
@@ -115,12 +117,12 @@ struct Session {
     user: u64,
     start: i64,
     last: i64,
-    events: u64,
-    page_views: u64,
-    cart_adds: u64,
-    cart_removes: u64,
-    wishlist_adds: u64,
-    purchases: u64,
+    events: u32,
+    page_views: u32,
+    cart_adds: u32,
+    cart_removes: u32,
+    wishlist_adds: u32,
+    purchases: u32,
     revenue_micros: i64,
 }
 
@@ -132,18 +134,19 @@ impl Session {
             self.user = c.user;
         }
         self.last = self.last.max(ts);
-        self.events += 1;
-        match c.kind {
-            ClickType::PageView => self.page_views += 1,
-            ClickType::AddToCart => self.cart_adds += 1,
-            ClickType::RemoveFromCart => self.cart_removes += 1,
-            ClickType::WishlistAdd => self.wishlist_adds += 1,
+        self.events = self.events.saturating_add(1);
+        let counter = match c.kind {
+            ClickType::PageView => &mut self.page_views,
+            ClickType::AddToCart => &mut self.cart_adds,
+            ClickType::RemoveFromCart => &mut self.cart_removes,
+            ClickType::WishlistAdd => &mut self.wishlist_adds,
             ClickType::Purchase => {
-                self.purchases += 1;
                 let value = c.price.unwrap_or(0.0) * f64::from(c.quantity.unwrap_or(1));
                 self.revenue_micros = self.revenue_micros.saturating_add(to_micros(value));
+                &mut self.purchases
             }
-        }
+        };
+        *counter = counter.saturating_add(1);
     }
 
     /// Takes in `other`, a session of the same id less than `gap` away.
@@ -153,12 +156,12 @@ impl Session {
             self.user = other.user;
         }
         self.last = self.last.max(other.last);
-        self.events += other.events;
-        self.page_views += other.page_views;
-        self.cart_adds += other.cart_adds;
-        self.cart_removes += other.cart_removes;
-        self.wishlist_adds += other.wishlist_adds;
-        self.purchases += other.purchases;
+        self.events = self.events.saturating_add(other.events);
+        self.page_views = self.page_views.saturating_add(other.page_views);
+        self.cart_adds = self.cart_adds.saturating_add(other.cart_adds);
+        self.cart_removes = self.cart_removes.saturating_add(other.cart_removes);
+        self.wishlist_adds = self.wishlist_adds.saturating_add(other.wishlist_adds);
+        self.purchases = self.purchases.saturating_add(other.purchases);
         self.revenue_micros = self.revenue_micros.saturating_add(other.revenue_micros);
     }
 
@@ -169,12 +172,12 @@ impl Session {
             start: Timestamp::from_micros(self.start),
             end: Timestamp::from_micros(self.last),
             duration_secs: self.last.saturating_sub(self.start) as f64 / 1e6,
-            events: self.events,
-            page_views: self.page_views,
-            cart_adds: self.cart_adds,
-            cart_removes: self.cart_removes,
-            wishlist_adds: self.wishlist_adds,
-            purchases: self.purchases,
+            events: self.events.into(),
+            page_views: self.page_views.into(),
+            cart_adds: self.cart_adds.into(),
+            cart_removes: self.cart_removes.into(),
+            wishlist_adds: self.wishlist_adds.into(),
+            purchases: self.purchases.into(),
             revenue: from_micros(self.revenue_micros),
             converted: self.purchases > 0,
         }
