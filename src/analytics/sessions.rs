@@ -312,10 +312,22 @@ impl Sessionizer {
     /// Returns the sessions complete under `watermark` (last event + gap <= watermark), by
     /// (end, session_id, start), and drops them (S-2, S-3).
     pub fn close_idle(&mut self, watermark: Timestamp) -> Vec<SessionSummary> {
+        let mut out = Vec::new();
+        self.close_some(watermark, usize::MAX, &mut out);
+        out.sort_by(|a, b| (a.end, &a.session_id, a.start).cmp(&(b.end, &b.session_id, b.start)));
+        out
+    }
+
+    /// [`close_idle`](Self::close_idle) for at most `max` sessions, appended to `out` in no
+    /// particular order; returns whether more may be complete (call again with the watermark).
+    pub fn close_some(&mut self, watermark: Timestamp, max: usize, out: &mut Vec<SessionSummary>) -> bool {
         let wm = watermark.micros().max(self.watermark.unwrap_or(i64::MIN));
         self.watermark = Some(wm);
-        let mut out = Vec::new();
+        let mut closed = 0;
         while self.expiry.first().is_some_and(|(due, _, _)| *due <= wm) {
+            if closed == max {
+                return true;
+            }
             let Some((_, session_id, id)) = self.expiry.pop_first() else { break };
             let Some(sessions) = self.open.get_mut(&session_id) else { continue };
             let Some(i) = sessions.iter().position(|s| s.id == id) else { continue }; // absorbed
@@ -330,9 +342,9 @@ impl Sessionizer {
                 self.open.remove(&session_id);
             }
             out.push(session.summary(session_id));
+            closed += 1;
         }
-        out.sort_by(|a, b| (a.end, &a.session_id, a.start).cmp(&(b.end, &b.session_id, b.start)));
-        out
+        false
     }
 }
 

@@ -6,7 +6,9 @@
 //!    state, then the changes of each later epoch (nothing on a first start);
 //! 2. `batch` for every batch of input (its typed `batch` method; the input type differs per
 //!    operator, so it is not part of this trait);
-//! 3. `watermark` whenever the event-time watermark advances, after the batch that advanced it;
+//! 3. `watermark` whenever the event-time watermark advances, after the batch that advanced it,
+//!    and again with the same watermark while it reports more results to emit (each call emits
+//!    a bounded number, which the runtime hands on before asking for more);
 //! 4. `tick` about once a second of processing time, for work driven by the wall clock (nothing
 //!    that changes outputs: outputs depend on event time only, so a replay reproduces them);
 //! 5. `checkpoint` at the end of an epoch: the operator returns its state as bytes, whole or
@@ -45,8 +47,11 @@ pub trait Operator {
         Ok(())
     }
 
-    /// The event-time watermark moved to `watermark`: close what it closes.
-    fn watermark(&mut self, _watermark: Timestamp, _out: &mut super::Outputs) {}
+    /// The event-time watermark moved to `watermark`: close what it closes, emitting about
+    /// `budget` results per window family at most. Returns whether results remain.
+    fn watermark(&mut self, _watermark: Timestamp, _budget: usize, _out: &mut super::Outputs) -> bool {
+        false
+    }
 
     /// About once a second of processing time.
     fn tick(&mut self, _now: Timestamp) {}

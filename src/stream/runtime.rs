@@ -36,7 +36,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::time::{Duration, Instant};
 
 /// `[stream]` settings.
@@ -247,6 +247,9 @@ const MIN_POLL: usize = 64;
 /// Rows are handed to the committer once this many are ready, or after `SEND_EVERY`.
 const SEND_ROWS: usize = 2048;
 const SEND_EVERY: Duration = Duration::from_millis(10);
+/// The most window (and session) results a window family emits before the runtime hands them
+/// on: the end of an hour closes a million customers' windows at once.
+const CLOSE_BUDGET: usize = 4096;
 
 impl Processor {
     /// Builds the operators and restores the newest checkpoint, if any.
@@ -342,7 +345,7 @@ impl Processor {
 
     fn process(
         &mut self,
-        to: &std::sync::mpsc::SyncSender<ToCommitter<ProcessorState>>,
+        to: &SyncSender<ToCommitter<ProcessorState>>,
         done: &Receiver<FromCommitter>,
         options: &mut RunOptions,
     ) -> Result<(), ProcessError> {
@@ -369,7 +372,7 @@ impl Processor {
             let now = self.clock.now();
             if inputs.is_empty() {
                 if options.until_caught_up {
-                    self.end_of_stream(&mut out);
+                    self.end_of_stream(&mut out, to)?;
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(5));
@@ -381,7 +384,7 @@ impl Processor {
             if let Some(new) = self.watermarks.tick(now)
                 && Some(new) > wm
             {
-                self.advance(new, &mut out);
+                self.advance(new, &mut out, to)?;
             }
             // Rows go to the committer in chunks of some size, at least every few ms, and all of
             // them before the epoch they belong to ends.
@@ -453,30 +456,45 @@ impl Processor {
         }
     }
 
-    fn advance(&mut self, wm: Timestamp, out: &mut Outputs) {
-        let before = out.windows.len() + out.sessions.len() + out.funnels.len();
-        self.score.watermark(wm, out);
-        self.aggregate.watermark(wm, out);
-        self.sessions.watermark(wm, out);
-        self.state.counters.windows_closed +=
-            (out.windows.len() + out.sessions.len() + out.funnels.len() - before) as u64;
+    /// Lets the operators close what `wm` closes, handing their results to the committer in
+    /// chunks of at most [`CLOSE_BUDGET`] per window family.
+    fn advance(
+        &mut self,
+        wm: Timestamp,
+        out: &mut Outputs,
+        to: &SyncSender<ToCommitter<ProcessorState>>,
+    ) -> Result<(), ProcessError> {
+        loop {
+            let before = out.windows.len() + out.sessions.len() + out.funnels.len();
+            let mut more = self.score.watermark(wm, CLOSE_BUDGET, out);
+            more |= self.aggregate.watermark(wm, CLOSE_BUDGET, out);
+            more |= self.sessions.watermark(wm, CLOSE_BUDGET, out);
+            self.state.counters.windows_closed +=
+                (out.windows.len() + out.sessions.len() + out.funnels.len() - before) as u64;
+            if !more {
+                return Ok(());
+            }
+            let next = out.sized_like();
+            to.send(ToCommitter::Rows(Box::new(std::mem::replace(out, next))))
+                .map_err(|_| ProcessError::CommitterGone)?;
+        }
     }
 
     /// The log is drained and that is the end of the stream: close everything that holds data.
-    fn end_of_stream(&mut self, out: &mut Outputs) {
-        let Some(max) = self.state.max_event_time else { return };
+    fn end_of_stream(
+        &mut self,
+        out: &mut Outputs,
+        to: &SyncSender<ToCommitter<ProcessorState>>,
+    ) -> Result<(), ProcessError> {
+        let Some(max) = self.state.max_event_time else { return Ok(()) };
         let longest = duration_micros(Duration::from_secs(3600)).max(duration_micros(self.config.session_gap));
         let lateness = duration_micros(self.config.watermark.allowed_lateness);
         let end = Timestamp::from_micros(max.saturating_add(longest).saturating_add(lateness).saturating_add(1));
-        self.advance(end, out);
+        self.advance(end, out, to)
     }
 
     /// Ends the epoch with a checkpoint: full when `full` or [`Sizes`] says so, else a delta.
-    fn end_epoch(
-        &mut self,
-        to: &std::sync::mpsc::SyncSender<ToCommitter<ProcessorState>>,
-        full: bool,
-    ) -> Result<(), ProcessError> {
+    fn end_epoch(&mut self, to: &SyncSender<ToCommitter<ProcessorState>>, full: bool) -> Result<(), ProcessError> {
         self.epoch += 1;
         let full = full || self.sizes.next_is_full();
         let mut operators = BTreeMap::new();

@@ -79,7 +79,7 @@ fn kill_delays(n: usize) -> Vec<Duration> {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            Duration::from_millis(250 + x % 600)
+            Duration::from_millis(x % 600)
         })
         .collect();
     eprintln!("kill delays: {delays:?}");
@@ -98,11 +98,17 @@ fn process_killed_at_random_points_gives_the_outputs_of_a_crash_free_run() {
     // Restarts whose newest checkpoint was a delta: they restored a full checkpoint and deltas.
     let mut chains = 0;
     let checkpoints = crashed.data_dir().join("checkpoints/processor");
+    let newest = || {
+        std::fs::read_dir(&checkpoints)
+            .map(|d| {
+                let names = d.flatten().map(|e| e.file_name().to_string_lossy().into_owned());
+                names.filter(|n| n.ends_with(".ckpt")).max()
+            })
+            .unwrap_or_default()
+    };
     for delay in kill_delays(8) {
-        let newest = std::fs::read_dir(&checkpoints)
-            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).max())
-            .unwrap_or_default();
-        chains += usize::from(newest.is_some_and(|n| n.ends_with(".delta.ckpt")));
+        let before = newest();
+        chains += usize::from(before.as_ref().is_some_and(|n| n.ends_with(".delta.ckpt")));
         let mut child = crashed
             .command(&["process", "--until-caught-up"])
             .env("STREAMIFY__STREAM__CHECKPOINT_INTERVAL", "200ms")
@@ -110,6 +116,14 @@ fn process_killed_at_random_points_gives_the_outputs_of_a_crash_free_run() {
             .stderr(Stdio::null())
             .spawn()
             .expect("streamify starts");
+        // Each run gets to write a checkpoint (makes progress), then dies at a random point.
+        let started = Instant::now();
+        while newest() == before
+            && child.try_wait().expect("wait").is_none()
+            && started.elapsed() < Duration::from_secs(60)
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         std::thread::sleep(delay);
         let running = child.try_wait().expect("wait").is_none();
         if running {

@@ -197,6 +197,13 @@ fn run(ops: &[Op], round_trips: bool) -> Result<(Vec<SessionSummary>, u64), Test
                 prop_assert_eq!(own(&click), *c);
                 accepted += u64::from(s.observe(&click, w.map(t)) != Observed::TooLate);
             }
+            Op::Close(w) if round_trips => {
+                // In chunks of one: the same sessions as at once (which sorts them).
+                let mut closed = Vec::new();
+                while s.close_some(t(*w), 1, &mut closed) {}
+                closed.sort_by(|a, b| (a.end, &a.session_id, a.start).cmp(&(b.end, &b.session_id, b.start)));
+                out.extend(closed);
+            }
             Op::Close(w) => out.extend(s.close_idle(t(*w))),
             Op::RoundTrip if round_trips => {
                 let image = match images.is_empty() {

@@ -291,7 +291,16 @@ fn row(keys: Keys, closed: Closed<(), KpiOutput>) -> WindowRow {
 }
 
 /// Moves closed windows of one store into `out` as rows of `table` (and `analytics` messages).
-fn emit<K>(table: &'static str, closed: Vec<Closed<K, KpiOutput>>, keys: impl Fn(K) -> Keys, out: &mut Outputs) {
+/// Emits up to `budget` windows of `store` final under `wm`; returns whether more remain.
+fn emit<K: Key>(
+    table: &'static str,
+    store: &mut WindowStore<K, Kpi>,
+    (wm, budget): (Timestamp, usize),
+    keys: impl Fn(K) -> Keys,
+    out: &mut Outputs,
+) -> bool {
+    let mut closed = Vec::new();
+    let more = store.advance_some(wm, budget, &mut closed);
     for c in closed {
         let r = row(keys(c.key), Closed { key: (), window: c.window, output: c.output });
         let mut value = Vec::with_capacity(512);
@@ -305,6 +314,7 @@ fn emit<K>(table: &'static str, closed: Vec<Closed<K, KpiOutput>>, keys: impl Fn
         }
         out.windows.push((table, r));
     }
+    more
 }
 
 impl Operator for Aggregate {
@@ -323,20 +333,22 @@ impl Operator for Aggregate {
         Ok(())
     }
 
-    fn watermark(&mut self, wm: Timestamp, out: &mut Outputs) {
-        let s = &mut self.stores;
-        emit("kpi_1m", s.kpi_1m.advance(wm), |()| Keys::default(), out);
-        emit("kpi_1m_sliding", s.kpi_1m_sliding.advance(wm), |()| Keys::default(), out);
-        emit("platform_1h", s.platform_1h.advance(wm), |()| Keys::default(), out);
-        emit("merchant_15m", s.merchant_15m.advance(wm), |m| Keys { merchant: Some(m), ..Keys::default() }, out);
-        emit("customer_1h", s.customer_1h.advance(wm), |u| Keys { user_id: Some(u), ..Keys::default() }, out);
-        emit("country_30m", s.country_30m.advance(wm), |c| Keys { country: Some(c), ..Keys::default() }, out);
-        emit(
+    fn watermark(&mut self, wm: Timestamp, budget: usize, out: &mut Outputs) -> bool {
+        let (s, at) = (&mut self.stores, (wm, budget));
+        let mut more = emit("kpi_1m", &mut s.kpi_1m, at, |()| Keys::default(), out);
+        more |= emit("kpi_1m_sliding", &mut s.kpi_1m_sliding, at, |()| Keys::default(), out);
+        more |= emit("platform_1h", &mut s.platform_1h, at, |()| Keys::default(), out);
+        more |= emit("merchant_15m", &mut s.merchant_15m, at, |m| Keys { merchant: Some(m), ..Keys::default() }, out);
+        more |= emit("customer_1h", &mut s.customer_1h, at, |u| Keys { user_id: Some(u), ..Keys::default() }, out);
+        more |= emit("country_30m", &mut s.country_30m, at, |c| Keys { country: Some(c), ..Keys::default() }, out);
+        more |= emit(
             "merchant_payment_country_10m",
-            s.merchant_payment_country_10m.advance(wm),
+            &mut s.merchant_payment_country_10m,
+            at,
             |(m, p, c)| Keys { merchant: Some(m), payment_method: Some(p), country: Some(c), user_id: None },
             out,
         );
+        more
     }
 
     fn checkpoint(&mut self, full: bool) -> Result<Vec<u8>, OperatorError> {

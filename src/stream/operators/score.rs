@@ -195,7 +195,7 @@ impl Operator for ScoreOp {
         Ok(())
     }
 
-    fn watermark(&mut self, wm: Timestamp, _out: &mut Outputs) {
+    fn watermark(&mut self, wm: Timestamp, _budget: usize, _out: &mut Outputs) -> bool {
         // Expiry scans every customer, so it runs once a day of event time, with the day's start
         // as its clock: which customers it forgets then depends on the events only, not on when
         // batches, epochs or restarts happened, and a replay forgets the same ones.
@@ -208,6 +208,7 @@ impl Operator for ScoreOp {
             }
             self.expired_through = Some(day);
         }
+        false
     }
 
     fn checkpoint(&mut self, full: bool) -> Result<Vec<u8>, OperatorError> {

@@ -119,8 +119,10 @@ impl Operator for Sessions {
         Ok(())
     }
 
-    fn watermark(&mut self, wm: Timestamp, out: &mut Outputs) {
-        for s in self.sessionizer.close_idle(wm) {
+    fn watermark(&mut self, wm: Timestamp, budget: usize, out: &mut Outputs) -> bool {
+        let mut closed = Vec::new();
+        let more_sessions = self.sessionizer.close_some(wm, budget, &mut closed);
+        for s in closed {
             let user_id = self.users.get(&s.user).map(|(id, _)| id.clone()).unwrap_or_default();
             out.sessions.push(SessionRow {
                 session_id: s.session_id,
@@ -139,7 +141,9 @@ impl Operator for Sessions {
                 event_date: event_date(s.start),
             });
         }
-        for closed in self.funnel.advance(wm) {
+        let mut windows = Vec::new();
+        let more_funnels = self.funnel.advance_some(wm, budget, &mut windows);
+        for closed in windows {
             let FunnelOutput { views, cart_adds, purchases, view_to_cart, cart_to_purchase, conversion } =
                 closed.output;
             out.funnels.push(FunnelRow {
@@ -156,6 +160,7 @@ impl Operator for Sessions {
             });
         }
         self.watermark = Some(wm);
+        more_sessions || more_funnels
     }
 
     fn checkpoint(&mut self, full: bool) -> Result<Vec<u8>, OperatorError> {

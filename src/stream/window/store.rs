@@ -19,7 +19,7 @@ use crate::stream::time::duration_micros;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::Hash;
 use std::time::Duration;
 
@@ -98,7 +98,7 @@ pub struct WindowStore<K, A> {
     /// (end of the key's next window, key), one per key in `keys`.
     due: BTreeSet<(i64, K)>,
     /// In (end, key) order.
-    frozen: Vec<Frozen<K, A>>,
+    frozen: VecDeque<Frozen<K, A>>,
     /// Keys written since the last checkpoint.
     changes: Changes<K>,
 }
@@ -114,7 +114,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
             watermark: None,
             keys: BTreeMap::new(),
             due: BTreeSet::new(),
-            frozen: Vec::new(),
+            frozen: VecDeque::new(),
             changes: Changes::default(),
         })
     }
@@ -240,7 +240,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
                     self.keys.remove(&key);
                 }
             }
-            self.frozen.push(Frozen { start, key, acc });
+            self.frozen.push_back(Frozen { start, key, acc });
         }
     }
 
@@ -254,9 +254,17 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
 
     /// [`advance`](Self::advance), appending to a buffer the caller reuses.
     pub fn advance_into(&mut self, watermark: Timestamp, out: &mut Vec<Closed<K, A::Output>>) {
+        self.advance_some(watermark, usize::MAX, out);
+    }
+
+    /// [`advance_into`](Self::advance_into), emitting at most `max` windows (the next in
+    /// order); returns whether final windows remain for another call. An hour's end closes every
+    /// customer's window at once: in chunks, their rows need not all be held at the same time.
+    pub fn advance_some(&mut self, watermark: Timestamp, max: usize, out: &mut Vec<Closed<K, A::Output>>) -> bool {
         self.raise(Some(watermark));
         let size = self.geometry.size;
-        out.extend(self.frozen.drain(..).map(|f| Closed {
+        let n = max.min(self.frozen.len());
+        out.extend(self.frozen.drain(..n).map(|f| Closed {
             key: f.key,
             window: window(f.start, size),
             output: f.acc.finish(),
@@ -265,6 +273,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
             self.watermark.is_none_or(|wm| self.keys.values().all(|k| k.panes[0].start + size + self.lateness > wm)),
             "W-11 state held for a final window"
         );
+        !self.frozen.is_empty()
     }
 
     /// The live state of every window not emitted yet, by key and start (then any frozen ones):
@@ -329,7 +338,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
 pub struct StoreDeltaRef<'a, K, A> {
     watermark: Option<i64>,
     keys: DeltaOf<'a, K, KeyState<A>, BTreeMap<K, KeyState<A>>>,
-    frozen: &'a [Frozen<K, A>],
+    frozen: &'a VecDeque<Frozen<K, A>>,
 }
 
 /// [`StoreDeltaRef`] read back.
@@ -338,7 +347,7 @@ pub struct StoreDeltaRef<'a, K, A> {
 pub struct StoreDelta<K, A> {
     watermark: Option<i64>,
     keys: MapDelta<K, KeyState<A>>,
-    frozen: Vec<Frozen<K, A>>,
+    frozen: VecDeque<Frozen<K, A>>,
 }
 
 fn aligned(geometry: Geometry, start: i64) -> bool {
@@ -361,9 +370,9 @@ fn check_key<A>(geometry: Geometry, state: &KeyState<A>) -> Result<(), WindowErr
     Ok(())
 }
 
-fn check_frozen<K: Ord, A>(geometry: Geometry, frozen: &[Frozen<K, A>]) -> Result<(), WindowError> {
+fn check_frozen<K: Ord, A>(geometry: Geometry, frozen: &VecDeque<Frozen<K, A>>) -> Result<(), WindowError> {
     if !frozen.iter().all(|f| aligned(geometry, f.start))
-        || frozen.windows(2).any(|f| (f[0].start, &f[0].key) >= (f[1].start, &f[1].key))
+        || frozen.iter().zip(frozen.iter().skip(1)).any(|(a, b)| (a.start, &a.key) >= (b.start, &b.key))
     {
         return Err(WindowError::State("frozen windows must be aligned and in (end, key) order".into()));
     }
@@ -385,7 +394,7 @@ struct SnapshotRef<'a, K, A> {
     watermark: Option<i64>,
     #[serde(serialize_with = "as_pairs")]
     keys: &'a BTreeMap<K, KeyState<A>>,
-    frozen: &'a [Frozen<K, A>],
+    frozen: &'a VecDeque<Frozen<K, A>>,
 }
 
 fn as_pairs<S: Serializer, K: Serialize, V: Serialize>(map: &&BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
@@ -400,7 +409,7 @@ struct Snapshot<K, A> {
     allowed_lateness: Duration,
     watermark: Option<i64>,
     keys: Vec<(K, KeyState<A>)>,
-    frozen: Vec<Frozen<K, A>>,
+    frozen: VecDeque<Frozen<K, A>>,
 }
 
 impl<K: Serialize, A: Serialize> Serialize for WindowStore<K, A> {
