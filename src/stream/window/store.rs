@@ -159,7 +159,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
         Q: Ord + Hash + ToOwned<Owned = K> + ?Sized,
     {
         let wm = self.raise(watermark);
-        let Geometry { size, slide } = self.geometry;
+        let size = self.geometry.size;
         let mut added = Added::default();
         let windows = Assigned::new(self.geometry, ts.micros());
         let pane = windows.last;
@@ -188,6 +188,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
                 } else {
                     let mut acc = A::default();
                     acc.add(input);
+                    panes.reserve_exact(1); // most keys hold one pane; a doubling would waste three
                     panes.insert(at, Pane { start: pane, acc });
                 }
                 if first < state.next {
@@ -200,8 +201,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
             None => {
                 let mut acc = A::default();
                 acc.add(input);
-                let mut panes = Vec::with_capacity((size / slide) as usize + 1);
-                panes.push(Pane { start: pane, acc });
+                let panes = vec![Pane { start: pane, acc }]; // capacity 1
                 self.keys.insert(key.to_owned(), KeyState { next: first, panes });
                 self.due.insert((first + size, key.to_owned()));
             }
