@@ -66,13 +66,6 @@ impl<K: Hash + Eq> Changes<K> {
         }
     }
 
-    /// [`touch`](Self::touch) with a key already owned.
-    pub fn touch_owned(&mut self, key: K) {
-        if !self.all {
-            self.keys.insert(key);
-        }
-    }
-
     /// Records that any key may have changed: the next save must be a full image.
     pub fn everything(&mut self) {
         self.all = true;
@@ -215,7 +208,7 @@ mod tests {
         let mut changes: Changes<String> = Changes::default();
         changes.touch("a");
         changes.touch("a");
-        changes.touch_owned("b".to_string());
+        changes.touch("b");
         assert_eq!(changes.touched(), 2);
         changes.everything();
         changes.touch("c");

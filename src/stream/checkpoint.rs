@@ -138,11 +138,6 @@ impl CheckpointStore {
         Ok(stored)
     }
 
-    /// Epochs on disk, oldest first.
-    pub fn epochs(&self) -> Result<Vec<u64>> {
-        Ok(self.stored()?.into_iter().map(|s| s.epoch).collect())
-    }
-
     /// What a restart reads, in order: the newest full checkpoint and every delta after it, up to
     /// the newest checkpoint (empty when there is none).
     pub fn chain(&self) -> Result<Vec<Stored>> {
@@ -168,14 +163,6 @@ impl CheckpointStore {
             }
         }
         Ok(chain)
-    }
-
-    /// The newest checkpoint, if any (its state is a delta when it is one).
-    pub fn latest<S: DeserializeOwned>(&self) -> Result<Option<Checkpoint<S>>> {
-        match self.stored()?.last() {
-            Some(&at) => self.read(at).map(Some),
-            None => Ok(None),
-        }
     }
 
     /// Reads one checkpoint.
@@ -294,6 +281,17 @@ fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl CheckpointStore {
+        fn epochs(&self) -> Result<Vec<u64>> {
+            Ok(self.stored()?.into_iter().map(|s| s.epoch).collect())
+        }
+
+        /// The newest checkpoint, if any.
+        fn latest<S: DeserializeOwned>(&self) -> Result<Option<Checkpoint<S>>> {
+            self.stored()?.last().map(|&at| self.read(at)).transpose()
+        }
+    }
 
     fn checkpoint(epoch: u64) -> Checkpoint<Vec<(String, f64)>> {
         Checkpoint {
