@@ -9,7 +9,8 @@
 //! 1. **stages** every table's rows of the epoch ([`Tables::stage`]: the data files, written as
 //!    the rows came, are finished, not committed, invisible to readers);
 //! 2. writes **checkpoint N** atomically: offsets + state + the staged files
-//!    ([`super::checkpoint`]);
+//!    ([`super::checkpoint`]; the operators' images are in its draft already, written there by
+//!    the processing thread);
 //! 3. **commits** each table's staged files with the application transaction (app id, N),
 //!    skipped for a table whose recorded version for the app id is already >= N;
 //! 4. reports the epoch done, so the processing thread publishes the offsets for lag.
@@ -25,7 +26,7 @@
 //! short by a crash are sent again on replay) and carry deterministic keys (alert id, window,
 //! source offset) so readers can drop repeats.
 
-use super::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+use super::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Draft};
 use super::outputs::Outputs;
 use super::source::Offsets;
 use crate::bus::{BusError, Producer};
@@ -81,12 +82,13 @@ impl CommitError {
 /// A message from the processing thread.
 pub enum ToCommitter<S> {
     Rows(Box<Outputs>),
-    /// The end of an epoch; `delta` says that `state` holds changes only.
+    /// The end of an epoch: its checkpoint's `state` and, written into `draft` already, the
+    /// operators' images (whole or changes only, as the draft says).
     Epoch {
         epoch: u64,
         offsets: Offsets,
         state: S,
-        delta: bool,
+        draft: Draft,
     },
 }
 
@@ -114,8 +116,8 @@ impl Committer {
                     rows += outputs.rows() as u64;
                     self.rows(&outputs)
                 }
-                ToCommitter::Epoch { epoch, offsets, state, delta } => {
-                    self.epoch(epoch, &offsets, state, delta).map(|staged_tables| {
+                ToCommitter::Epoch { epoch, offsets, state, draft } => {
+                    self.epoch(epoch, &offsets, state, draft).map(|staged_tables| {
                         let _ = done.send(FromCommitter::Done {
                             epoch,
                             offsets,
@@ -149,12 +151,13 @@ impl Committer {
         epoch: u64,
         offsets: &Offsets,
         state: S,
-        delta: bool,
+        draft: Draft,
     ) -> Result<usize, CommitError> {
         let staged = self.tables.stage()?;
         let written_at = self.clock.now();
+        let delta = draft.delta();
         let checkpoint = Checkpoint { epoch, offsets: offsets.clone(), state, staged, written_at, delta };
-        self.store.write(&checkpoint)?;
+        self.store.write(&checkpoint, draft)?;
         self.tables.commit(&self.app_id, epoch, &checkpoint.staged)?;
         self.producer.flush()?;
         Ok(checkpoint.staged.len())

@@ -11,16 +11,18 @@
 //!    a bounded number, which the runtime hands on before asking for more);
 //! 4. `tick` about once a second of processing time, for work driven by the wall clock (nothing
 //!    that changes outputs: outputs depend on event time only, so a replay reproduces them);
-//! 5. `checkpoint` at the end of an epoch: the operator returns its state as bytes, whole or
-//!    only what changed since its previous checkpoint, as the runtime asks (see
+//! 5. `checkpoint` at the end of an epoch: the operator writes its state into the checkpoint,
+//!    whole or only what changed since its previous checkpoint, as the runtime asks (see
 //!    [`super::changelog`]);
 //! 6. `commit` once the epoch's checkpoint is durable and its sink writes are committed;
 //! 7. `close` on a clean stop, after a final watermark and checkpoint.
 //!
 //! Hooks default to doing nothing, so an operator implements only what it needs. Operators never
-//! do I/O: what they produce goes into [`Outputs`], which the runtime hands to the sinks.
+//! do I/O of their own: what they produce goes into [`Outputs`], which the runtime hands to the
+//! sinks, and their state goes to and from the reader or writer the runtime gives them.
 
 use crate::model::Timestamp;
+use std::io::{Read, Write};
 
 /// An error from an operator: its state could not be saved or restored.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +45,7 @@ pub trait Operator {
 
     /// Restores a state saved by [`Operator::checkpoint`]: a whole one (`full`), or the
     /// changes of the epoch after the one restored last.
-    fn restore(&mut self, _image: &[u8], _full: bool) -> Result<(), OperatorError> {
+    fn restore(&mut self, _image: &mut dyn Read, _full: bool) -> Result<(), OperatorError> {
         Ok(())
     }
 
@@ -56,10 +58,10 @@ pub trait Operator {
     /// About once a second of processing time.
     fn tick(&mut self, _now: Timestamp) {}
 
-    /// The operator's state for the epoch's checkpoint: whole when `full`, else what changed
-    /// since its previous checkpoint. Either way the next one records changes afresh.
-    fn checkpoint(&mut self, _full: bool) -> Result<Vec<u8>, OperatorError> {
-        Ok(Vec::new())
+    /// Writes the operator's state into the epoch's checkpoint: whole when `full`, else what
+    /// changed since its previous checkpoint. Either way the next one records changes afresh.
+    fn checkpoint(&mut self, _full: bool, _out: &mut dyn Write) -> Result<(), OperatorError> {
+        Ok(())
     }
 
     /// Epoch `epoch` is durable everywhere.
@@ -70,27 +72,16 @@ pub trait Operator {
 }
 
 /// Serialises operator state: compact MessagePack, structs as arrays (field names repeated for
-/// each of a million customers were most of the bytes). State stays readable across versions
-/// when new fields go last with `#[serde(default)]`; [`load`] also reads the named form.
-///
-/// `last` is the size of the operator's previous save of the same kind (whole or changes),
-/// updated: the buffer starts an eighth larger, so a state of hundreds of megabytes is written once rather than copied each time its
-/// buffer would double (which held up to twice its size in memory).
-pub fn save<T: serde::Serialize>(
-    operator: &'static str,
-    state: &T,
-    last: &mut usize,
-) -> Result<Vec<u8>, OperatorError> {
-    let mut bytes = Vec::with_capacity(*last + *last / 8);
-    rmp_serde::encode::write(&mut bytes, state)
-        .map_err(|e| OperatorError::new(operator, format!("cannot save state: {e}")))?;
-    *last = bytes.len();
-    Ok(bytes)
+/// each of a million customers were most of the bytes), straight into the checkpoint. State
+/// stays readable across versions when new fields go last with `#[serde(default)]`; [`load`]
+/// also reads the named form.
+pub fn save<T: serde::Serialize>(operator: &'static str, state: &T, out: &mut dyn Write) -> Result<(), OperatorError> {
+    rmp_serde::encode::write(out, state).map_err(|e| OperatorError::new(operator, format!("cannot save state: {e}")))
 }
 
 /// Restores state written by [`save`].
-pub fn load<T: serde::de::DeserializeOwned>(operator: &'static str, bytes: &[u8]) -> Result<T, OperatorError> {
-    rmp_serde::from_slice(bytes).map_err(|e| {
+pub fn load<T: serde::de::DeserializeOwned>(operator: &'static str, image: &mut dyn Read) -> Result<T, OperatorError> {
+    rmp_serde::from_read(image).map_err(|e| {
         OperatorError::new(
             operator,
             format!("cannot restore state from the checkpoint ({e}); was it written by another version?"),

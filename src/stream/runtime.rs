@@ -5,8 +5,9 @@
 //! waits on a disk; the committer thread does all the writing. Per loop the processing thread
 //! polls a batch, runs it through the operators under the watermark as of the batch start,
 //! advances the watermark, lets the operators close what it closes, and sends the outputs on.
-//! Every `checkpoint_interval` it ends the epoch: operator state and source positions go to the
-//! committer behind the epoch's outputs.
+//! Every `checkpoint_interval` it ends the epoch: the operators write their state into the
+//! checkpoint's draft file (into the page cache; the committer fsyncs it), and the draft and the
+//! source positions go to the committer behind the epoch's outputs.
 //!
 //! On start it restores the newest checkpoint chain (a full checkpoint and the deltas after it,
 //! see [`super::changelog`]), re-commits the newest one's staged writes (a no-op for tables that
@@ -17,7 +18,7 @@
 //! of them are emitted, and a last epoch is committed. Events arriving later for those windows
 //! count as late.
 
-use super::checkpoint::CheckpointStore;
+use super::checkpoint::{CheckpointStore, Stored};
 use super::committer::{CommitError, Committer, FromCommitter, Tables, ToCommitter};
 use super::operator::{Operator, OperatorError};
 use super::operators::aggregate::{Aggregate, Scored};
@@ -115,9 +116,13 @@ pub enum ProcessError {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ProcessorState {
     pub watermarks: Option<Watermarks>,
-    /// Operator name -> its saved state.
-    #[serde(with = "bytes_map")]
+    /// Operator name -> its saved state, in checkpoints of version 1 only (read, never written).
+    #[serde(with = "bytes_map", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub operators: BTreeMap<String, Vec<u8>>,
+    /// Operator name -> where its saved state lies in the checkpoint's state section: (offset,
+    /// length).
+    #[serde(default)]
+    pub images: BTreeMap<String, (u64, u64)>,
     /// Newest event time seen (microseconds).
     pub max_event_time: Option<i64>,
     pub counters: Counters,
@@ -191,6 +196,8 @@ pub struct Processor {
     watermarks: Watermarks,
     epoch: u64,
     sizes: Sizes,
+    /// Where the processing thread drafts each checkpoint (the committer finishes it).
+    store: CheckpointStore,
     committer: Option<Committer>,
 }
 
@@ -214,7 +221,8 @@ impl Sizes {
 
     /// Records a checkpoint's operator state; returns its size.
     fn saved(&mut self, full: bool, state: &ProcessorState) -> usize {
-        let bytes = state.operators.values().map(Vec::len).sum();
+        let inline = state.operators.values().map(Vec::len).sum::<usize>();
+        let bytes = inline + state.images.values().map(|&(_, len)| len as usize).sum::<usize>();
         if full {
             *self = Sizes { full: bytes, deltas: 0, chain: 0 };
         } else {
@@ -270,15 +278,19 @@ impl Processor {
         let mut latest = None;
         let mut sizes = Sizes::default();
         for at in store.chain()? {
-            let mut ck = store.read::<ProcessorState>(at)?;
+            let (mut ck, section) = store.read::<ProcessorState>(at)?;
             let bytes = sizes.saved(!at.delta, &ck.state);
             for operator in [&mut score as &mut dyn Operator, &mut aggregate, &mut sessions] {
-                if let Some(image) = ck.state.operators.get(operator.name()) {
-                    operator.restore(image, !at.delta)?;
+                let name = operator.name();
+                if let Some(image) = ck.state.operators.get(name) {
+                    operator.restore(&mut image.as_slice(), !at.delta)?;
+                } else if let Some(&(offset, len)) = ck.state.images.get(name) {
+                    operator.restore(&mut section.image(offset, len)?, !at.delta)?;
                 }
             }
             tracing::debug!(epoch = at.epoch, delta = at.delta, bytes, "restored checkpoint");
             ck.state.operators.clear(); // restored into the operators; no need to hold the bytes
+            ck.state.images.clear();
             latest = Some(ck);
         }
         if let Some(ck) = &latest {
@@ -300,7 +312,8 @@ impl Processor {
             None => Watermarks::new(0..source.inputs(), config.watermark.clone(), now)
                 .map_err(|e| ProcessError::Config(e.to_string()))?,
         };
-        let committer = Committer { app_id: config.app_id.clone(), tables, store, producer, clock: clock.clone() };
+        let committer =
+            Committer { app_id: config.app_id.clone(), tables, store: store.clone(), producer, clock: clock.clone() };
         Ok(Processor {
             config,
             clock,
@@ -313,6 +326,7 @@ impl Processor {
             watermarks,
             epoch,
             sizes,
+            store,
             committer: Some(committer),
         })
     }
@@ -494,19 +508,25 @@ impl Processor {
     }
 
     /// Ends the epoch with a checkpoint: full when `full` or [`Sizes`] says so, else a delta.
+    /// The operators write their state straight into the checkpoint's file, which the committer
+    /// finishes after the epoch's rows.
     fn end_epoch(&mut self, to: &SyncSender<ToCommitter<ProcessorState>>, full: bool) -> Result<(), ProcessError> {
         self.epoch += 1;
         let full = full || self.sizes.next_is_full();
-        let mut operators = BTreeMap::new();
-        operators.insert("score".to_string(), self.score.checkpoint(full)?);
-        operators.insert("aggregate".to_string(), self.aggregate.checkpoint(full)?);
-        operators.insert("sessions".to_string(), self.sessions.checkpoint(full)?);
+        let mut draft = self.store.draft(Stored { epoch: self.epoch, delta: !full })?;
+        let mut images = BTreeMap::new();
+        for operator in [&mut self.score as &mut dyn Operator, &mut self.aggregate, &mut self.sessions] {
+            let start = draft.position();
+            if let Err(error) = operator.checkpoint(full, &mut draft) {
+                return Err(draft.failure().map_or(error.into(), ProcessError::from));
+            }
+            images.insert(operator.name().to_string(), (start, draft.position() - start));
+        }
         self.state.watermarks = Some(self.watermarks.clone());
-        // The operators' bytes move to the committer; the processor keeps no copy.
-        let state = ProcessorState { operators, ..self.state.clone() };
+        let state = ProcessorState { images, ..self.state.clone() };
         self.sizes.saved(full, &state);
         let offsets = self.source.positions();
-        to.send(ToCommitter::Epoch { epoch: self.epoch, offsets, state, delta: !full })
+        to.send(ToCommitter::Epoch { epoch: self.epoch, offsets, state, draft })
             .map_err(|_| ProcessError::CommitterGone)
     }
 

@@ -22,6 +22,7 @@ use crate::stream::operator::{Operator, OperatorError, load, save};
 use crate::stream::outputs::{LateEventRow, Outputs, WindowRow, event_date};
 use crate::stream::window::{Added, Closed, Key, StoreDelta, StoreDeltaRef, WindowError, WindowSpec, WindowStore};
 use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
 use std::time::Duration;
 
 /// One scored transaction, as the windows need it.
@@ -115,8 +116,6 @@ pub struct Aggregate {
     scratch: MerchantPaymentCountry,
     /// Likewise for the customer id's text.
     user_scratch: String,
-    /// Sizes of the last checkpointed changes and whole state.
-    saved_bytes: [usize; 2],
 }
 
 const MINUTE: u64 = 60;
@@ -144,7 +143,6 @@ impl Aggregate {
             late_events: 0,
             scratch: Default::default(),
             user_scratch: String::new(),
-            saved_bytes: [0; 2],
         })
     }
 
@@ -322,7 +320,7 @@ impl Operator for Aggregate {
         "aggregate"
     }
 
-    fn restore(&mut self, image: &[u8], full: bool) -> Result<(), OperatorError> {
+    fn restore(&mut self, image: &mut dyn Read, full: bool) -> Result<(), OperatorError> {
         if full {
             (self.stores, self.late_events) = load(self.name(), image)?;
         } else {
@@ -351,14 +349,13 @@ impl Operator for Aggregate {
         more
     }
 
-    fn checkpoint(&mut self, full: bool) -> Result<Vec<u8>, OperatorError> {
-        let (name, last) = (self.name(), &mut self.saved_bytes[usize::from(full)]);
-        let bytes = if full {
-            save(name, &(&self.stores, self.late_events), last)
+    fn checkpoint(&mut self, full: bool, out: &mut dyn Write) -> Result<(), OperatorError> {
+        let saved = if full {
+            save(self.name(), &(&self.stores, self.late_events), out)
         } else {
-            save(name, &(self.stores.delta(), self.late_events), last)
+            save(self.name(), &(self.stores.delta(), self.late_events), out)
         };
         self.stores.saved();
-        bytes
+        saved
     }
 }

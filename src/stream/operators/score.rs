@@ -17,6 +17,7 @@ use crate::model::{Timestamp, Transaction, Vocabulary, topic};
 use crate::stream::changelog::Image;
 use crate::stream::operator::{Operator, OperatorError, load, save};
 use crate::stream::outputs::{AlertRow, Outputs, SilverTransaction, event_date};
+use std::io::{Read, Write};
 use std::sync::Arc;
 
 pub struct ScoreOp {
@@ -28,8 +29,6 @@ pub struct ScoreOp {
     alerts: u64,
     /// The last event-time day whose start expiry ran at.
     expired_through: Option<i64>,
-    /// Sizes of the last checkpointed changes and whole state.
-    saved_bytes: [usize; 2],
 }
 
 const DAY_MICROS: i64 = 86_400 * 1_000_000;
@@ -52,7 +51,6 @@ impl ScoreOp {
             states: (0..partitions.max(1)).map(|_| FraudState::new()).collect(),
             alerts: 0,
             expired_through: None,
-            saved_bytes: [0; 2],
         }
     }
 
@@ -165,7 +163,7 @@ impl Operator for ScoreOp {
         "score"
     }
 
-    fn restore(&mut self, image: &[u8], full: bool) -> Result<(), OperatorError> {
+    fn restore(&mut self, image: &mut dyn Read, full: bool) -> Result<(), OperatorError> {
         let (config, states, alerts, expired_through): (FraudConfig, Vec<Image<FraudState, FraudDelta>>, u64, _) =
             if full {
                 let (config, states, alerts, expired): (FraudConfig, Vec<FraudState>, u64, Option<i64>) =
@@ -211,21 +209,20 @@ impl Operator for ScoreOp {
         false
     }
 
-    fn checkpoint(&mut self, full: bool) -> Result<Vec<u8>, OperatorError> {
+    fn checkpoint(&mut self, full: bool, out: &mut dyn Write) -> Result<(), OperatorError> {
         if let Some(config) = self.pending.take() {
             self.rules_version = config.version();
             self.config = config;
         }
         let (config, alerts, expired) = (&*self.config, self.alerts, self.expired_through);
-        let (name, last) = (self.name(), &mut self.saved_bytes[usize::from(full)]);
-        let bytes = if full {
-            save(name, &(config, &self.states, alerts, expired), last)
+        let saved = if full {
+            save(self.name(), &(config, &self.states, alerts, expired), out)
         } else {
             let deltas: Vec<_> = self.states.iter().map(FraudState::delta).collect();
-            save(name, &(config, deltas, alerts, expired), last)
+            save(self.name(), &(config, deltas, alerts, expired), out)
         };
         self.states.iter_mut().for_each(FraudState::saved);
-        bytes
+        saved
     }
 }
 

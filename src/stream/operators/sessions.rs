@@ -14,6 +14,7 @@ use crate::stream::operator::{Operator, OperatorError, load, save};
 use crate::stream::outputs::{FunnelRow, LateEventRow, Outputs, SessionRow, event_date};
 use crate::stream::window::{StoreDelta, WindowError, WindowSpec, WindowStore};
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::time::Duration;
 
 /// Changes of the users map in one epoch.
@@ -40,8 +41,6 @@ pub struct Sessions {
     users_changed: Changes<u64>,
     gap: i64,
     watermark: Option<Timestamp>,
-    /// Sizes of the last checkpointed changes and whole state.
-    saved_bytes: [usize; 2],
 }
 
 impl Sessions {
@@ -53,7 +52,6 @@ impl Sessions {
             users_changed: Changes::default(),
             gap: crate::stream::time::duration_micros(config.gap),
             watermark: None,
-            saved_bytes: [0; 2],
         })
     }
 
@@ -105,7 +103,7 @@ impl Operator for Sessions {
         "sessions"
     }
 
-    fn restore(&mut self, image: &[u8], full: bool) -> Result<(), OperatorError> {
+    fn restore(&mut self, image: &mut dyn Read, full: bool) -> Result<(), OperatorError> {
         if full {
             (self.sessionizer, self.funnel, self.users, self.watermark) = load(self.name(), image)?;
         } else {
@@ -163,7 +161,7 @@ impl Operator for Sessions {
         more_sessions || more_funnels
     }
 
-    fn checkpoint(&mut self, full: bool) -> Result<Vec<u8>, OperatorError> {
+    fn checkpoint(&mut self, full: bool, out: &mut dyn Write) -> Result<(), OperatorError> {
         // Forget users whose sessions all closed long ago: their sessions' rows are out, and an
         // open session's last click is younger than the gap.
         if let Some(wm) = self.watermark {
@@ -177,16 +175,15 @@ impl Operator for Sessions {
                 keep
             });
         }
-        let (name, last) = (self.name(), &mut self.saved_bytes[usize::from(full)]);
-        let bytes = if full {
-            save(name, &(&self.sessionizer, &self.funnel, &self.users, self.watermark), last)
+        let saved = if full {
+            save(self.name(), &(&self.sessionizer, &self.funnel, &self.users, self.watermark), out)
         } else {
             let users = self.users_changed.of(&self.users);
-            save(name, &(self.sessionizer.delta(), self.funnel.delta(), users, self.watermark), last)
+            save(self.name(), &(self.sessionizer.delta(), self.funnel.delta(), users, self.watermark), out)
         };
         self.sessionizer.saved();
         self.funnel.saved();
         self.users_changed.clear();
-        bytes
+        saved
     }
 }
