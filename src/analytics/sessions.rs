@@ -31,12 +31,12 @@
 //! - **S-4 no NaN**: revenue is summed in micro-units, rates are 0 over nothing.
 
 use super::{from_micros, ratio, to_micros};
-use crate::model::{ClickType, Timestamp};
+use crate::model::{ClickType, StateMap, Timestamp};
 use crate::stream::changelog::{Changes, DeltaOf, MapDelta};
 use crate::stream::time::duration_micros;
 use crate::stream::window::Accumulator;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Session settings.
@@ -192,7 +192,7 @@ pub struct Sessionizer {
     next_id: u64,
     /// Each session id's open sessions, disjoint, by ascending start.
     #[serde(serialize_with = "crate::model::sorted_map")]
-    open: HashMap<String, Vec<Session>>,
+    open: StateMap<String, Vec<Session>>,
     /// (a lower bound of last + gap, session id, id) per open session; refreshed lazily when
     /// popped, so that an event does not touch it.
     expiry: BTreeSet<(i64, String, u64)>,
@@ -206,7 +206,7 @@ pub struct Sessionizer {
 pub struct SessionizerDeltaRef<'a> {
     watermark: Option<i64>,
     next_id: u64,
-    open: DeltaOf<'a, String, Vec<Session>, HashMap<String, Vec<Session>>>,
+    open: DeltaOf<'a, String, Vec<Session>, StateMap<String, Vec<Session>>>,
 }
 
 /// [`SessionizerDeltaRef`] read back.
@@ -227,7 +227,7 @@ impl Sessionizer {
             gap,
             watermark: None,
             next_id: 0,
-            open: HashMap::new(),
+            open: StateMap::default(),
             expiry: BTreeSet::new(),
             changes: Changes::default(),
         })

@@ -21,10 +21,10 @@
 use super::FraudConfig;
 use super::features::Enrichment;
 use super::profile::{CustomerProfile, DeviceEntry, micros, stable_hash};
+use crate::model::StateMap;
 use crate::model::{Timestamp, Transaction, UserId};
 use crate::stream::changelog::{Changes, DeltaOf, Image, MapDelta};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// How many entries [`FraudState::expire`] dropped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,11 +37,11 @@ pub struct Expired {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FraudState {
     #[serde(serialize_with = "crate::model::sorted_map")]
-    int_customers: HashMap<i64, CustomerProfile>,
+    int_customers: StateMap<i64, CustomerProfile>,
     #[serde(serialize_with = "crate::model::sorted_map")]
-    str_customers: HashMap<Box<str>, CustomerProfile>,
+    str_customers: StateMap<Box<str>, CustomerProfile>,
     #[serde(serialize_with = "crate::model::sorted_map")]
-    devices: HashMap<Box<str>, DeviceEntry>,
+    devices: StateMap<Box<str>, DeviceEntry>,
     #[serde(skip)]
     changes: Touched,
 }
@@ -54,14 +54,14 @@ struct Touched {
     devices: Changes<Box<str>>,
 }
 
-type Profiles<K> = HashMap<K, CustomerProfile>;
+type Profiles<K> = StateMap<K, CustomerProfile>;
 
 /// What [`FraudState::delta`] saves between full checkpoints: the entries an epoch touched.
 #[derive(Serialize)]
 pub struct FraudDeltaRef<'a> {
     int_customers: DeltaOf<'a, i64, CustomerProfile, Profiles<i64>>,
     str_customers: DeltaOf<'a, Box<str>, CustomerProfile, Profiles<Box<str>>>,
-    devices: DeltaOf<'a, Box<str>, DeviceEntry, HashMap<Box<str>, DeviceEntry>>,
+    devices: DeltaOf<'a, Box<str>, DeviceEntry, StateMap<Box<str>, DeviceEntry>>,
 }
 
 /// [`FraudDeltaRef`] read back.

@@ -27,9 +27,18 @@ pub use pseudonym::Pseudonymizer;
 pub use time::{Clock, FixedClock, MICROS_PER_SECOND, SystemClock, Timestamp};
 pub use transaction::{Channel, FraudScenario, PaymentMethod, Transaction};
 
+/// A hash map of per-key processing state (customers, devices, sessions). Its hasher is
+/// foldhash, several times faster than the standard library's SipHash on the short keys events
+/// carry, and seeded at random per process, so a crafted input cannot plan collisions in advance.
+/// Iteration order is arbitrary: state serializes through [`sorted_map`].
+pub type StateMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The set form of [`StateMap`].
+pub type StateSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
 /// Serializes a hash map sorted by key, so that equal maps give equal bytes (checkpoint state).
-pub fn sorted_map<K: Ord + serde::Serialize, V: serde::Serialize, S: serde::Serializer>(
-    map: &std::collections::HashMap<K, V>,
+pub fn sorted_map<K: Ord + serde::Serialize, V: serde::Serialize, H, S: serde::Serializer>(
+    map: &std::collections::HashMap<K, V, H>,
     s: S,
 ) -> Result<S::Ok, S::Error> {
     let mut entries: Vec<(&K, &V)> = map.iter().collect();

@@ -16,10 +16,11 @@
 //! Deltas list their keys in no particular order; full images stay sorted, so equal states give
 //! equal full images.
 
+use crate::model::StateSet;
 use serde::ser::SerializeTuple;
 use serde::{Deserialize, Serialize, Serializer};
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hash};
 
 /// What an operator (or one of its parts) saves for an epoch.
@@ -37,13 +38,13 @@ pub enum Image<F, D> {
 /// compare equal, so that states compare by their content.
 #[derive(Clone, Debug)]
 pub struct Changes<K> {
-    keys: HashSet<K>,
+    keys: StateSet<K>,
     all: bool,
 }
 
 impl<K> Default for Changes<K> {
     fn default() -> Self {
-        Changes { keys: HashSet::new(), all: false }
+        Changes { keys: StateSet::default(), all: false }
     }
 }
 
@@ -69,7 +70,7 @@ impl<K: Hash + Eq> Changes<K> {
     /// Records that any key may have changed: the next save must be a full image.
     pub fn everything(&mut self) {
         self.all = true;
-        self.keys = HashSet::new();
+        self.keys = StateSet::default();
     }
 
     /// Whether the next save must be a full image.

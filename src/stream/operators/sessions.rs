@@ -8,12 +8,11 @@
 use crate::analytics::sessions::{
     Click, Funnel, FunnelOutput, Observed, SessionConfig, SessionError, Sessionizer, SessionizerDelta,
 };
-use crate::model::{ClickEvent, Timestamp};
+use crate::model::{ClickEvent, StateMap, Timestamp};
 use crate::stream::changelog::{Changes, MapDelta};
 use crate::stream::operator::{Operator, OperatorError, load, save};
 use crate::stream::outputs::{FunnelRow, LateEventRow, Outputs, SessionRow, event_date};
 use crate::stream::window::{StoreDelta, WindowError, WindowSpec, WindowStore};
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -36,7 +35,7 @@ pub struct Sessions {
     funnel: WindowStore<String, Funnel>,
     /// User ids by their hash, for session rows (the sessionizer keeps hashes only), with the
     /// time of the user's last click (microseconds) so that the map can be pruned.
-    users: HashMap<u64, (String, i64)>,
+    users: StateMap<u64, (String, i64)>,
     /// Users written or forgotten since the last checkpoint.
     users_changed: Changes<u64>,
     gap: i64,
@@ -48,7 +47,7 @@ impl Sessions {
         Ok(Sessions {
             sessionizer: Sessionizer::new(config)?,
             funnel: WindowStore::new(WindowSpec::tumbling(Duration::from_secs(600))?, allowed_lateness)?,
-            users: HashMap::new(),
+            users: StateMap::default(),
             users_changed: Changes::default(),
             gap: crate::stream::time::duration_micros(config.gap),
             watermark: None,

@@ -13,13 +13,13 @@
 //!   with this event's pane in it.
 
 use super::{Accumulator, Assigned, Geometry, Lateness, Window, WindowError, WindowSpec, classify_at};
-use crate::model::Timestamp;
+use crate::model::{StateMap, Timestamp};
 use crate::stream::changelog::{Changes, DeltaOf, MapDelta};
 use crate::stream::time::duration_micros;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::hash::Hash;
 use std::time::Duration;
 
@@ -94,7 +94,8 @@ pub struct WindowStore<K, A> {
     lateness: i64,
     /// The highest watermark seen, in microseconds.
     watermark: Option<i64>,
-    keys: BTreeMap<K, KeyState<A>>,
+    /// Each key's state: a hash lookup per event (an ordered map compared strings at every level).
+    keys: StateMap<K, KeyState<A>>,
     /// (end of the key's next window, key), one per key in `keys`.
     due: BTreeSet<(i64, K)>,
     /// In (end, key) order.
@@ -112,7 +113,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
             allowed_lateness,
             lateness: duration_micros(allowed_lateness),
             watermark: None,
-            keys: BTreeMap::new(),
+            keys: StateMap::default(),
             due: BTreeSet::new(),
             frozen: VecDeque::new(),
             changes: Changes::default(),
@@ -280,7 +281,9 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
     /// merged from panes on demand, so meant for the dashboard, not per event.
     pub fn partial(&self) -> impl Iterator<Item = (&K, Window, A)> + '_ {
         let Geometry { size, slide } = self.geometry;
-        let open = self.keys.iter().flat_map(move |(key, state)| {
+        let mut keys: Vec<_> = self.keys.iter().collect();
+        keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let open = keys.into_iter().flat_map(move |(key, state)| {
             let last = state.panes.last().map_or(state.next, |p| p.start);
             let starts = (0..).map(move |i| state.next + i * slide).take_while(move |s| *s <= last);
             starts.filter_map(move |s| {
@@ -337,7 +340,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
 #[serde(bound = "K: Key, A: Serialize")]
 pub struct StoreDeltaRef<'a, K, A> {
     watermark: Option<i64>,
-    keys: DeltaOf<'a, K, KeyState<A>, BTreeMap<K, KeyState<A>>>,
+    keys: DeltaOf<'a, K, KeyState<A>, StateMap<K, KeyState<A>>>,
     frozen: &'a VecDeque<Frozen<K, A>>,
 }
 
@@ -386,19 +389,25 @@ fn window(start: i64, size: i64) -> Window {
 /// The serialized form: settings, watermark, each key's state, frozen windows. The closing
 /// index is rebuilt on load.
 #[derive(Serialize)]
-#[serde(bound = "K: Serialize, A: Serialize")]
+#[serde(bound = "K: Ord + Serialize, A: Serialize")]
 struct SnapshotRef<'a, K, A> {
     spec: &'a WindowSpec,
     #[serde(with = "crate::config::duration")]
     allowed_lateness: Duration,
     watermark: Option<i64>,
-    #[serde(serialize_with = "as_pairs")]
-    keys: &'a BTreeMap<K, KeyState<A>>,
+    #[serde(serialize_with = "as_sorted_pairs")]
+    keys: &'a StateMap<K, KeyState<A>>,
     frozen: &'a VecDeque<Frozen<K, A>>,
 }
 
-fn as_pairs<S: Serializer, K: Serialize, V: Serialize>(map: &&BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(map.iter())
+/// Key order, so that equal stores give equal bytes.
+fn as_sorted_pairs<S: Serializer, K: Ord + Serialize, V: Serialize>(
+    map: &&StateMap<K, V>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut pairs: Vec<_> = map.iter().collect();
+    pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    s.collect_seq(pairs)
 }
 
 #[derive(Deserialize)]
@@ -412,7 +421,7 @@ struct Snapshot<K, A> {
     frozen: VecDeque<Frozen<K, A>>,
 }
 
-impl<K: Serialize, A: Serialize> Serialize for WindowStore<K, A> {
+impl<K: Ord + Serialize, A: Serialize> Serialize for WindowStore<K, A> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (spec, allowed_lateness, watermark) = (&self.spec, self.allowed_lateness, self.watermark);
         SnapshotRef { spec, allowed_lateness, watermark, keys: &self.keys, frozen: &self.frozen }.serialize(s)
