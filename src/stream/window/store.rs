@@ -83,7 +83,7 @@ struct Frozen<K, A> {
 
 /// Keyed window state: one accumulator per key and pane, each (window, key) emitted once (W-9).
 ///
-/// Per event: one ordered-map lookup of the key and a scan of its few panes from the newest;
+/// Per event: one hash lookup of the key and a scan of its few panes from the newest;
 /// the key is cloned only when it is new or opens an earlier pane. Serialize it into the
 /// checkpoint; restoring gives a store that behaves identically (W-10).
 #[derive(Clone, Debug)]
