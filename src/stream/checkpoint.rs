@@ -126,9 +126,9 @@ pub struct Draft {
 }
 
 impl Draft {
-    /// Whether this is a delta checkpoint.
-    pub fn delta(&self) -> bool {
-        self.at.delta
+    /// The epoch and kind of the checkpoint being written.
+    pub fn at(&self) -> Stored {
+        self.at
     }
 
     /// Bytes of state written so far: where the next image starts.
@@ -256,8 +256,9 @@ impl CheckpointStore {
         let damaged = |why: String| CheckpointError::Damaged { path: path.clone(), why };
         let mut file = File::open(&path).map_err(io(&path))?;
         let size = file.metadata().map_err(io(&path))?.len();
-        let mut header = [0u8; HEADER];
-        let got = read_up_to(&mut file, &mut header).map_err(io(&path))?;
+        let mut header = Vec::with_capacity(HEADER);
+        (&mut file).take(HEADER as u64).read_to_end(&mut header).map_err(io(&path))?;
+        let got = header.len();
         let le64 = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
         let le32 = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().expect("4 bytes"));
         let (meta_at, len, crc, section) = match &header[..8.min(got)] {
@@ -374,18 +375,6 @@ impl<W: Write> Write for Summing<W> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// Reads into `buf` until it is full or the reader ends; returns how much it read.
-fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match reader.read(&mut buf[got..])? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    Ok(got)
 }
 
 /// The CRC32C of the next `len` bytes of `reader`.

@@ -26,7 +26,7 @@
 //! short by a crash are sent again on replay) and carry deterministic keys (alert id, window,
 //! source offset) so readers can drop repeats.
 
-use super::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Draft};
+use super::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Draft, Stored};
 use super::outputs::Outputs;
 use super::source::Offsets;
 use crate::bus::{BusError, Producer};
@@ -83,9 +83,8 @@ impl CommitError {
 pub enum ToCommitter<S> {
     Rows(Box<Outputs>),
     /// The end of an epoch: its checkpoint's `state` and, written into `draft` already, the
-    /// operators' images (whole or changes only, as the draft says).
+    /// operators' images (whole or changes only, as the draft says, with the epoch).
     Epoch {
-        epoch: u64,
         offsets: Offsets,
         state: S,
         draft: Draft,
@@ -116,8 +115,9 @@ impl Committer {
                     rows += outputs.rows() as u64;
                     self.rows(&outputs)
                 }
-                ToCommitter::Epoch { epoch, offsets, state, draft } => {
-                    self.epoch(epoch, &offsets, state, draft).map(|staged_tables| {
+                ToCommitter::Epoch { offsets, state, draft } => {
+                    let epoch = draft.at().epoch;
+                    self.epoch(&offsets, state, draft).map(|staged_tables| {
                         let _ = done.send(FromCommitter::Done {
                             epoch,
                             offsets,
@@ -146,16 +146,10 @@ impl Committer {
         Ok(())
     }
 
-    fn epoch<S: serde::Serialize>(
-        &mut self,
-        epoch: u64,
-        offsets: &Offsets,
-        state: S,
-        draft: Draft,
-    ) -> Result<usize, CommitError> {
+    fn epoch<S: serde::Serialize>(&mut self, offsets: &Offsets, state: S, draft: Draft) -> Result<usize, CommitError> {
         let staged = self.tables.stage()?;
         let written_at = self.clock.now();
-        let delta = draft.delta();
+        let Stored { epoch, delta } = draft.at();
         let checkpoint = Checkpoint { epoch, offsets: offsets.clone(), state, staged, written_at, delta };
         self.store.write(&checkpoint, draft)?;
         self.tables.commit(&self.app_id, epoch, &checkpoint.staged)?;

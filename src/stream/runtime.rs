@@ -526,8 +526,7 @@ impl Processor {
         let state = ProcessorState { images, ..self.state.clone() };
         self.sizes.saved(full, &state);
         let offsets = self.source.positions();
-        to.send(ToCommitter::Epoch { epoch: self.epoch, offsets, state, draft })
-            .map_err(|_| ProcessError::CommitterGone)
+        to.send(ToCommitter::Epoch { offsets, state, draft }).map_err(|_| ProcessError::CommitterGone)
     }
 
     fn status(&self, latency_us: Vec<u64>) -> Status {
