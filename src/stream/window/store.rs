@@ -4,9 +4,11 @@
 //! next window to emit; one index entry per key, `(end of next window, key)`, gives the closing
 //! order across keys. The rules that make W-8 and W-9 hold:
 //!
-//! - *freeze first*: whenever the watermark rises, every window it makes final is frozen
-//!   (its panes merged, the pane at its start dropped) before anything else happens, so no later
-//!   event can leak into a final window through a shared pane;
+//! - *freeze first*: before an event touches a key's panes, every window of that key the
+//!   watermark made final is frozen (its panes merged, the pane at its start dropped), so no
+//!   later event can leak into a final window through a shared pane. Other keys' final windows
+//!   are frozen only as `advance` emits them: an hour's end makes a million customers' windows
+//!   final at once, and they are not all copied into a queue;
 //! - *next is exact*: `next` is the earliest window that holds a live pane and is not frozen.
 //!   An event accepted for windows from `a` on (the earlier ones too late) sets
 //!   `next = min(next, a)`; windows before `a` are final, so none of them can be emitted later
@@ -19,7 +21,7 @@ use crate::stream::time::duration_micros;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Borrow;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
 use std::time::Duration;
 
@@ -73,13 +75,18 @@ struct KeyState<A> {
     panes: Vec<Pane<A>>,
 }
 
-/// A final window not yet returned by `advance`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A final window not yet returned by `advance`, as checkpoints store an entry of
+/// `WindowStore::frozen` (written by `as_frozen_seq`).
+#[derive(Deserialize)]
 struct Frozen<K, A> {
     start: i64,
     key: K,
     acc: A,
 }
+
+/// Final windows frozen before `advance` reached them, by (start, key): the same order as
+/// (end, key).
+type FrozenMap<K, A> = BTreeMap<(i64, K), A>;
 
 /// Keyed window state: one accumulator per key and pane, each (window, key) emitted once (W-9).
 ///
@@ -98,8 +105,8 @@ pub struct WindowStore<K, A> {
     keys: StateMap<K, KeyState<A>>,
     /// (end of the key's next window, key), one per key in `keys`.
     due: BTreeSet<(i64, K)>,
-    /// In (end, key) order.
-    frozen: VecDeque<Frozen<K, A>>,
+    /// Final windows of keys an event touched before `advance` emitted them (freeze first).
+    frozen: FrozenMap<K, A>,
     /// Keys written since the last checkpoint.
     changes: Changes<K>,
 }
@@ -115,7 +122,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
             watermark: None,
             keys: StateMap::default(),
             due: BTreeSet::new(),
-            frozen: VecDeque::new(),
+            frozen: BTreeMap::new(),
             changes: Changes::default(),
         })
     }
@@ -142,14 +149,15 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
         self.keys.is_empty() && self.frozen.is_empty()
     }
 
-    /// Raises the watermark to `watermark` if higher, freezing what that makes final.
+    /// Raises the watermark to `watermark` if higher.
     fn raise(&mut self, watermark: Option<Timestamp>) -> Option<i64> {
-        let given = watermark.map(Timestamp::micros);
-        if given > self.watermark {
-            self.watermark = given;
-            self.freeze();
-        }
+        self.watermark = self.watermark.max(watermark.map(Timestamp::micros));
         self.watermark
+    }
+
+    /// Whether the window ending at `end` is final under the store's watermark.
+    fn is_final(&self, end: i64) -> bool {
+        classify_at(end, self.watermark, self.lateness) == Lateness::TooLate
     }
 
     /// Counts `input`, an event of `key` at `ts`, in each of its windows that is not final under
@@ -180,7 +188,23 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
         }
         let Some(first) = first else { return added };
         self.changes.touch(key);
+        self.count(key, pane, first, input);
+        added
+    }
+
+    /// Counts `input` in `pane` of `key`, whose earliest window to count it in starts at
+    /// `first`.
+    fn count<Q>(&mut self, key: &Q, pane: i64, first: i64, input: &A::Input)
+    where
+        K: Borrow<Q>,
+        Q: Ord + Hash + ToOwned<Owned = K> + ?Sized,
+    {
+        let (size, wm, lateness) = (self.geometry.size, self.watermark, self.lateness);
         match self.keys.get_mut(key) {
+            Some(state) if classify_at(state.next + size, wm, lateness) == Lateness::TooLate => {
+                self.freeze_key(key); // freeze first
+                self.count(key, pane, first, input);
+            }
             Some(state) => {
                 let panes = &mut state.panes;
                 let at = panes.iter().rposition(|p| p.start <= pane).map_or(0, |i| i + 1);
@@ -207,41 +231,77 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
                 self.due.insert((first + size, key.to_owned()));
             }
         }
-        added
     }
 
-    /// Freezes every window final under the store's watermark, in (end, key) order.
-    fn freeze(&mut self) {
-        let Some(wm) = self.watermark else { return };
+    /// Freezes the final windows of `key` into `frozen`, ahead of `advance`.
+    fn freeze_key<Q>(&mut self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Ord + Hash + ToOwned<Owned = K> + ?Sized,
+    {
+        while let Some(end) = self.keys.get(key).map(|state| state.next + self.geometry.size)
+            && self.is_final(end)
+        {
+            let key = key.to_owned();
+            self.due.remove(&(end, key.clone()));
+            if let Some((start, acc)) = self.freeze(end, &key) {
+                self.frozen.insert((start, key), acc);
+            }
+        }
+    }
+
+    /// Freezes the window of `key` ending at `end`, the key's next one, whose index entry the
+    /// caller removed: merges its panes, drops the pane at its start, and indexes the key's
+    /// next window (or drops the key). Returns (start, accumulator).
+    fn freeze(&mut self, end: i64, key: &K) -> Option<(i64, A)> {
         let Geometry { size, slide } = self.geometry;
-        while self.due.first().is_some_and(|(end, _)| end.saturating_add(self.lateness) <= wm) {
-            let Some((end, key)) = self.due.pop_first() else { break };
-            let start = end - size;
-            self.changes.touch(&key);
-            let Some(state) = self.keys.get_mut(&key) else {
-                debug_assert!(false, "W-9 an index entry without state");
-                continue;
-            };
-            // Panes before `start` went with earlier windows, so the window's panes lead.
-            debug_assert!(state.panes.first().is_some_and(|p| p.start >= start && p.start < end), "W-9");
-            let mut acc = if state.panes.first().is_some_and(|p| p.start == start) {
-                state.panes.remove(0).acc // its last window: no copy needed
-            } else {
-                A::default()
-            };
-            for p in state.panes.iter().take_while(|p| p.start < end) {
-                acc.merge(&p.acc);
+        let start = end - size;
+        self.changes.touch(key);
+        let Some(state) = self.keys.get_mut(key) else {
+            debug_assert!(false, "W-9 an index entry without state");
+            return None;
+        };
+        // Panes before `start` went with earlier windows, so the window's panes lead.
+        debug_assert!(state.panes.first().is_some_and(|p| p.start >= start && p.start < end), "W-9");
+        let mut acc = if state.panes.first().is_some_and(|p| p.start == start) {
+            state.panes.remove(0).acc // its last window: no copy needed
+        } else {
+            A::default()
+        };
+        for p in state.panes.iter().take_while(|p| p.start < end) {
+            acc.merge(&p.acc);
+        }
+        match state.panes.first() {
+            Some(p) => {
+                state.next = p.start.saturating_sub(size - slide).max(start + slide);
+                self.due.insert((state.next + size, key.clone()));
             }
-            match state.panes.first() {
-                Some(p) => {
-                    state.next = p.start.saturating_sub(size - slide).max(start + slide);
-                    self.due.insert((state.next + size, key.clone()));
-                }
-                None => {
-                    self.keys.remove(&key);
-                }
+            None => {
+                self.keys.remove(key);
             }
-            self.frozen.push_back(Frozen { start, key, acc });
+        }
+        Some((start, acc))
+    }
+
+    /// The next final window in (end, key) order, frozen: the earlier of the first frozen one
+    /// and the first the index says is final.
+    fn next_final(&mut self) -> Option<(i64, K, A)> {
+        let size = self.geometry.size;
+        let due = self.due.first().filter(|(end, _)| self.is_final(*end)).map(|(end, key)| (end - size, key));
+        let frozen = self.frozen.first_key_value().map(|((start, key), _)| (*start, key));
+        let from_index = match (due, frozen) {
+            (None, None) => return None,
+            (Some(due), Some(frozen)) => due < frozen,
+            (due, _) => due.is_some(),
+        };
+        if from_index {
+            let (end, key) = self.due.pop_first()?;
+            match self.freeze(end, &key) {
+                Some((start, acc)) => Some((start, key, acc)),
+                None => self.next_final(), // W-9 broken (debug builds stop): skip the entry
+            }
+        } else {
+            self.frozen.pop_first().map(|((start, key), acc)| (start, key, acc))
         }
     }
 
@@ -264,17 +324,17 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
     pub fn advance_some(&mut self, watermark: Timestamp, max: usize, out: &mut Vec<Closed<K, A::Output>>) -> bool {
         self.raise(Some(watermark));
         let size = self.geometry.size;
-        let n = max.min(self.frozen.len());
-        out.extend(self.frozen.drain(..n).map(|f| Closed {
-            key: f.key,
-            window: window(f.start, size),
-            output: f.acc.finish(),
-        }));
-        debug_assert!(
-            self.watermark.is_none_or(|wm| self.keys.values().all(|k| k.panes[0].start + size + self.lateness > wm)),
-            "W-11 state held for a final window"
-        );
-        !self.frozen.is_empty()
+        for _ in 0..max {
+            let Some((start, key, acc)) = self.next_final() else {
+                debug_assert!(
+                    self.keys.values().all(|k| !self.is_final(k.panes[0].start + size)),
+                    "W-11 state held for a final window"
+                );
+                return false;
+            };
+            out.push(Closed { key, window: window(start, size), output: acc.finish() });
+        }
+        !self.frozen.is_empty() || self.due.first().is_some_and(|(end, _)| self.is_final(*end))
     }
 
     /// The live state of every window not emitted yet, by key and start (then any frozen ones):
@@ -294,7 +354,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
                 Some((key, window(s, size), acc))
             })
         });
-        open.chain(self.frozen.iter().map(move |f| (&f.key, window(f.start, size), f.acc.clone())))
+        open.chain(self.frozen.iter().map(move |((start, key), acc)| (key, window(*start, size), acc.clone())))
     }
 }
 
@@ -329,8 +389,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
             }
             self.due.insert(due);
         }
-        check_frozen(self.geometry, &delta.frozen)?;
-        self.frozen = delta.frozen;
+        self.frozen = frozen_map(self.geometry, delta.frozen)?;
         Ok(())
     }
 }
@@ -341,7 +400,8 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
 pub struct StoreDeltaRef<'a, K, A> {
     watermark: Option<i64>,
     keys: DeltaOf<'a, K, KeyState<A>, StateMap<K, KeyState<A>>>,
-    frozen: &'a VecDeque<Frozen<K, A>>,
+    #[serde(serialize_with = "as_frozen_seq")]
+    frozen: &'a FrozenMap<K, A>,
 }
 
 /// [`StoreDeltaRef`] read back.
@@ -350,7 +410,7 @@ pub struct StoreDeltaRef<'a, K, A> {
 pub struct StoreDelta<K, A> {
     watermark: Option<i64>,
     keys: MapDelta<K, KeyState<A>>,
-    frozen: VecDeque<Frozen<K, A>>,
+    frozen: Vec<Frozen<K, A>>,
 }
 
 fn aligned(geometry: Geometry, start: i64) -> bool {
@@ -373,13 +433,28 @@ fn check_key<A>(geometry: Geometry, state: &KeyState<A>) -> Result<(), WindowErr
     Ok(())
 }
 
-fn check_frozen<K: Ord, A>(geometry: Geometry, frozen: &VecDeque<Frozen<K, A>>) -> Result<(), WindowError> {
+/// Restored frozen windows: aligned, and in (end, key) order.
+fn frozen_map<K: Ord, A>(geometry: Geometry, frozen: Vec<Frozen<K, A>>) -> Result<FrozenMap<K, A>, WindowError> {
     if !frozen.iter().all(|f| aligned(geometry, f.start))
         || frozen.iter().zip(frozen.iter().skip(1)).any(|(a, b)| (a.start, &a.key) >= (b.start, &b.key))
     {
         return Err(WindowError::State("frozen windows must be aligned and in (end, key) order".into()));
     }
-    Ok(())
+    Ok(frozen.into_iter().map(|f| ((f.start, f.key), f.acc)).collect())
+}
+
+/// Frozen windows as a sequence of [`Frozen`], in order.
+fn as_frozen_seq<S: Serializer, K: Serialize, A: Serialize>(
+    frozen: &&FrozenMap<K, A>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct FrozenRef<'a, K, A> {
+        start: i64,
+        key: &'a K,
+        acc: &'a A,
+    }
+    s.collect_seq(frozen.iter().map(|((start, key), acc)| FrozenRef { start: *start, key, acc }))
 }
 
 fn window(start: i64, size: i64) -> Window {
@@ -397,7 +472,8 @@ struct SnapshotRef<'a, K, A> {
     watermark: Option<i64>,
     #[serde(serialize_with = "as_sorted_pairs")]
     keys: &'a StateMap<K, KeyState<A>>,
-    frozen: &'a VecDeque<Frozen<K, A>>,
+    #[serde(serialize_with = "as_frozen_seq")]
+    frozen: &'a FrozenMap<K, A>,
 }
 
 /// Key order, so that equal stores give equal bytes.
@@ -418,7 +494,7 @@ struct Snapshot<K, A> {
     allowed_lateness: Duration,
     watermark: Option<i64>,
     keys: Vec<(K, KeyState<A>)>,
-    frozen: VecDeque<Frozen<K, A>>,
+    frozen: Vec<Frozen<K, A>>,
 }
 
 impl<K: Ord + Serialize, A: Serialize> Serialize for WindowStore<K, A> {
@@ -441,8 +517,7 @@ impl<'de, K: Key, A: Accumulator> Deserialize<'de> for WindowStore<K, A> {
                 return Err(serde::de::Error::custom(WindowError::State("a key appears twice".into())));
             }
         }
-        check_frozen(geometry, &snap.frozen).map_err(serde::de::Error::custom)?;
-        store.frozen = snap.frozen;
+        store.frozen = frozen_map(geometry, snap.frozen).map_err(serde::de::Error::custom)?;
         Ok(store)
     }
 }
