@@ -60,8 +60,9 @@ pub const TARGET_FILE_SIZE: u64 = 128 * 1024 * 1024;
 
 /// Rows per Parquet row group. A row group is encoded in memory until it is full: at parquet's
 /// default (1M rows) the close of an hour's million customer windows held one whole row group
-/// of `customer_1h` per partition. 128Ki rows keeps that to a few MiB and still scans well.
+/// of `customer_1h` per partition. 128Ki rows bounds that to an eighth and still scans well.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
 /// How many times [`LakeTable::commit`] reloads and tries again after losing a commit race.
 pub const COMMIT_ATTEMPTS: u32 = 5;
 
