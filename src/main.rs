@@ -2,6 +2,7 @@
 
 /// mimalloc: rows are built on the processing thread and freed on the committer thread, a pattern
 /// glibc's malloc serves slowly (see `Cargo.toml`).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -31,13 +31,16 @@
 //! - **S-4 no NaN**: revenue is summed in micro-units, rates are 0 over nothing.
 
 use super::{from_micros, ratio, to_micros};
-use crate::model::{ClickType, StateMap, Timestamp};
+use crate::model::{ClickType, Timestamp};
 use crate::stream::changelog::{Changes, DeltaOf, MapDelta};
 use crate::stream::time::duration_micros;
 use crate::stream::window::Accumulator;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::time::Duration;
+
+mod open;
+use open::Open;
 
 /// Session settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,20 +188,77 @@ impl Session {
 }
 
 /// Open sessions, closed by the watermark. Serialize it into the checkpoint.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Sessionizer {
     gap: i64,
     watermark: Option<i64>,
     next_id: u64,
     /// Each session id's open sessions, disjoint, by ascending start.
-    #[serde(serialize_with = "crate::model::sorted_map")]
-    open: StateMap<String, Vec<Session>>,
-    /// (a lower bound of last + gap, session id, id) per open session; refreshed lazily when
-    /// popped, so that an event does not touch it.
-    expiry: BTreeSet<(i64, String, u64)>,
+    open: Open,
+    /// Sessions in `open`.
+    sessions: usize,
+    /// (a lower bound of last + gap, id, hash of the session id) per open session; refreshed
+    /// lazily when popped, so that an event does not touch it. Not saved: a restore rebuilds it.
+    expiry: BTreeSet<(i64, u64, u64)>,
     /// Session ids written since the last checkpoint.
-    #[serde(skip)]
-    changes: Changes<String>,
+    changes: Changes<Box<str>>,
+}
+
+/// Sessionizers are equal when they hold the same sessions and counters; the expiry index (whose
+/// hashes are seeded per process) is derived from those.
+impl PartialEq for Sessionizer {
+    fn eq(&self, other: &Self) -> bool {
+        (self.gap, self.watermark, self.next_id, &self.open) == (other.gap, other.watermark, other.next_id, &other.open)
+    }
+}
+
+/// A [`Sessionizer`] as checkpoints hold it. `expiry` is written empty and ignored on reading:
+/// checkpoints before the index was rebuilt on restore listed it.
+#[derive(Serialize)]
+struct Image<'a> {
+    gap: i64,
+    watermark: Option<i64>,
+    next_id: u64,
+    open: &'a Open,
+    expiry: [(); 0],
+}
+
+/// [`Image`] read back.
+#[derive(Deserialize)]
+struct Restored {
+    gap: i64,
+    watermark: Option<i64>,
+    next_id: u64,
+    open: Open,
+    #[serde(default)]
+    #[allow(dead_code)]
+    expiry: serde::de::IgnoredAny,
+}
+
+impl Serialize for Sessionizer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (gap, watermark, next_id, open) = (self.gap, self.watermark, self.next_id, &self.open);
+        Image { gap, watermark, next_id, open, expiry: [] }.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sessionizer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Restored { gap, watermark, next_id, open, .. } = Restored::deserialize(d)?;
+        let mut s = Sessionizer {
+            gap,
+            watermark,
+            next_id,
+            open: Open::default(),
+            sessions: 0,
+            expiry: BTreeSet::new(),
+            changes: Changes::default(),
+        };
+        for entry in open.into_entries() {
+            s.set(entry.id, entry.sessions);
+        }
+        Ok(s)
+    }
 }
 
 /// The changes of a [`Sessionizer`] in one epoch: its counters, and the sessions touched.
@@ -206,7 +266,7 @@ pub struct Sessionizer {
 pub struct SessionizerDeltaRef<'a> {
     watermark: Option<i64>,
     next_id: u64,
-    open: DeltaOf<'a, String, Vec<Session>, StateMap<String, Vec<Session>>>,
+    open: DeltaOf<'a, Box<str>, Vec<Session>, Open>,
 }
 
 /// [`SessionizerDeltaRef`] read back.
@@ -214,7 +274,7 @@ pub struct SessionizerDeltaRef<'a> {
 pub struct SessionizerDelta {
     watermark: Option<i64>,
     next_id: u64,
-    open: MapDelta<String, Vec<Session>>,
+    open: MapDelta<Box<str>, Vec<Session>>,
 }
 
 impl Sessionizer {
@@ -227,7 +287,8 @@ impl Sessionizer {
             gap,
             watermark: None,
             next_id: 0,
-            open: StateMap::default(),
+            open: Open::default(),
+            sessions: 0,
             expiry: BTreeSet::new(),
             changes: Changes::default(),
         })
@@ -251,23 +312,31 @@ impl Sessionizer {
         (self.watermark, self.next_id) = (delta.watermark, delta.next_id);
         let MapDelta(set, removed) = delta.open;
         for session_id in removed {
-            self.open.remove(&session_id);
+            self.set(session_id, Vec::new());
         }
         for (session_id, sessions) in set {
-            for s in &sessions {
-                self.expiry.insert((s.last.saturating_add(self.gap), session_id.clone(), s.id));
-            }
-            self.open.insert(session_id, sessions);
+            self.set(session_id, sessions);
         }
+    }
+
+    /// Sets the open sessions of `session_id` (none: removes it), with exact expiry entries.
+    fn set(&mut self, session_id: Box<str>, sessions: Vec<Session>) {
+        let hash = self.open.hash(&session_id);
+        self.sessions -= self.open.get_mut(hash, &session_id).map_or(0, |old| old.len());
+        self.sessions += sessions.len();
+        for s in &sessions {
+            self.expiry.insert((s.last.saturating_add(self.gap), s.id, hash));
+        }
+        self.open.set(session_id, sessions);
     }
 
     /// Open sessions.
     pub fn len(&self) -> usize {
-        self.open.values().map(Vec::len).sum()
+        self.sessions
     }
 
     pub fn is_empty(&self) -> bool {
-        self.open.is_empty()
+        self.sessions == 0
     }
 
     /// Counts `click` in its session, under `watermark` (or a higher one given before).
@@ -276,15 +345,15 @@ impl Sessionizer {
         let (ts, gap) = (click.ts.micros(), self.gap);
         let behind = self.watermark.is_some_and(|w| ts < w);
         let fits = |s: &Session| ts < s.last.saturating_add(gap) && ts > s.start.saturating_sub(gap);
-        if let Some(sessions) = self.open.get_mut(click.session_id)
-            && let Some(first) = sessions.iter().position(fits)
-        {
+        let hash = self.open.hash(click.session_id);
+        let open = self.open.get_mut(hash, click.session_id);
+        let fitting = open.as_ref().and_then(|sessions| sessions.iter().position(fits));
+        if let (Some(sessions), Some(first)) = (open, fitting) {
             if behind && ts < sessions[first].start {
                 // Moving a start back behind the watermark could bridge to a session already
                 // returned (one after an open session cannot be: it would still be open).
                 return Observed::TooLate;
             }
-            self.changes.touch(click.session_id);
             // Sessions are disjoint and sorted, so the ones ts fits are consecutive.
             let more = sessions[first + 1..].iter().take_while(|s| fits(s)).count();
             let joined: Vec<Session> = sessions.drain(first + 1..first + 1 + more).collect();
@@ -293,6 +362,8 @@ impl Sessionizer {
             for s in joined {
                 target.absorb(s); // their expiry entries go stale and are skipped
             }
+            self.sessions -= more;
+            self.changes.touch(click.session_id);
             return Observed::Joined;
         }
         if behind {
@@ -302,12 +373,17 @@ impl Sessionizer {
         self.next_id += 1;
         session.add(click);
         self.changes.touch(click.session_id);
-        self.expiry.insert((ts.saturating_add(gap), click.session_id.to_owned(), session.id));
-        let sessions = self.open.entry(click.session_id.to_owned()).or_default();
-        let at = sessions.partition_point(|s| s.start < ts);
-        // Most ids hold one open session: a doubling (to four) would waste 192 bytes on each.
-        sessions.reserve_exact(1);
-        sessions.insert(at, session);
+        self.expiry.insert((ts.saturating_add(gap), session.id, hash));
+        self.sessions += 1;
+        match self.open.get_mut(hash, click.session_id) {
+            Some(sessions) => {
+                let at = sessions.partition_point(|s| s.start < ts);
+                // Most ids hold one open session: a doubling (to four) would waste 192 bytes on each.
+                sessions.reserve_exact(1);
+                sessions.insert(at, session);
+            }
+            None => self.open.insert_new(hash, click.session_id, session),
+        }
         Observed::Opened
     }
 
@@ -330,20 +406,23 @@ impl Sessionizer {
             if closed == max {
                 return true;
             }
-            let Some((_, session_id, id)) = self.expiry.pop_first() else { break };
-            let Some(sessions) = self.open.get_mut(&session_id) else { continue };
-            let Some(i) = sessions.iter().position(|s| s.id == id) else { continue }; // absorbed
+            let Some((_, id, hash)) = self.expiry.pop_first() else { break };
+            let Some(mut entry) = self.open.find(hash, id) else { continue }; // absorbed or replaced
+            let sessions = &mut entry.get_mut().sessions;
+            let i = sessions.iter().position(|s| s.id == id).expect("found by this id");
             let due = sessions[i].last.saturating_add(self.gap);
             if due > wm {
-                self.expiry.insert((due, session_id, id));
+                self.expiry.insert((due, id, hash));
                 continue;
             }
-            self.changes.touch(&session_id);
             let session = sessions.remove(i);
-            if sessions.is_empty() {
-                self.open.remove(&session_id);
-            }
-            out.push(session.summary(session_id));
+            let session_id = match sessions.is_empty() {
+                true => entry.remove().0.id,
+                false => entry.get().id.clone(),
+            };
+            self.sessions -= 1;
+            self.changes.touch(&*session_id);
+            out.push(session.summary(session_id.into()));
             closed += 1;
         }
         false

@@ -100,6 +100,30 @@ fn s2_events_behind_the_watermark_join_open_sessions_or_come_back_too_late() {
 }
 
 #[test]
+fn an_image_holds_each_session_id_once_and_an_older_image_listing_the_expiry_index_restores() {
+    let mut s = sessionizer();
+    let pv = ClickType::PageView;
+    observe_all(&mut s, &[click("a", 0, pv), click("b", 5 * MIN, pv), click("a", 45 * MIN, pv)]);
+    let image = rmp_serde::to_vec(&s).unwrap();
+    let times = |id: &[u8]| image.windows(id.len()).filter(|w| *w == id).count();
+    assert_eq!((times(b"\xa1a"), times(b"\xa1b")), (1, 1), "ids once, in the map of open sessions");
+    // Checkpoints before the index was rebuilt on restore held it as (due, session id, number).
+    let sessions: Vec<(String, Vec<Session>)> =
+        ["a", "b"].iter().map(|id| (id.to_string(), s.open.get(id).unwrap().clone())).collect();
+    let expiry: Vec<(i64, String, u64)> =
+        sessions.iter().flat_map(|(id, v)| v.iter().map(|x| (x.last + s.gap, id.clone(), x.id))).collect();
+    let open: std::collections::BTreeMap<_, _> = sessions.into_iter().collect();
+    let older = rmp_serde::to_vec(&(s.gap, s.watermark, s.next_id, open, expiry)).unwrap();
+    let mut restored: Sessionizer = rmp_serde::from_slice(&older).unwrap();
+    assert_eq!(restored, s);
+    assert_eq!(restored.len(), 3);
+    let closed = |s: &mut Sessionizer| s.close_idle(END_OF_TIME).into_iter().map(|x| (x.session_id, x.start)).collect();
+    let (got, want): (Vec<_>, Vec<_>) = (closed(&mut restored), closed(&mut s));
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 3);
+}
+
+#[test]
 fn a_zero_gap_is_refused_with_the_setting_named() {
     let e = Sessionizer::new(&SessionConfig { gap: Duration::ZERO }).unwrap_err();
     assert_eq!(e.to_string(), "session setting `gap` must be greater than 0");
