@@ -19,6 +19,7 @@ mod json;
 mod pseudonym;
 mod time;
 mod transaction;
+mod user_key;
 
 pub use click::{ClickEvent, ClickType};
 pub use dead_letter::DeadLetter;
@@ -26,6 +27,7 @@ pub use fields::{FieldError, JsonValue, Problem, RawField, Vocabulary};
 pub use pseudonym::Pseudonymizer;
 pub use time::{Clock, FixedClock, MICROS_PER_SECOND, SystemClock, Timestamp};
 pub use transaction::{Channel, FraudScenario, PaymentMethod, Transaction};
+pub use user_key::UserKey;
 
 /// A hash map of per-key processing state (customers, devices, sessions). Its hasher is
 /// foldhash, several times faster than the standard library's SipHash on the short keys events

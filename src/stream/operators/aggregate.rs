@@ -17,7 +17,7 @@
 //! are readable for the live dashboard with [`Aggregate::live`].
 
 use crate::analytics::kpi::{Kpi, KpiInput, KpiOutput};
-use crate::model::{Timestamp, Transaction, UserId, Vocabulary, topic};
+use crate::model::{Timestamp, Transaction, UserKey, Vocabulary, topic};
 use crate::stream::operator::{Operator, OperatorError, load, save};
 use crate::stream::outputs::{LateEventRow, Outputs, WindowRow, event_date};
 use crate::stream::window::{Added, Closed, Key, StoreDelta, StoreDeltaRef, WindowError, WindowSpec, WindowStore};
@@ -45,7 +45,7 @@ struct Stores {
     kpi_1m_sliding: WindowStore<(), Kpi>,
     platform_1h: WindowStore<(), Kpi>,
     merchant_15m: WindowStore<Merchant, Kpi>,
-    customer_1h: WindowStore<String, Kpi>,
+    customer_1h: WindowStore<UserKey, Kpi>,
     country_30m: WindowStore<String, Kpi>,
     merchant_payment_country_10m: WindowStore<MerchantPaymentCountry, Kpi>,
 }
@@ -57,7 +57,7 @@ struct StoresDeltaRef<'a> {
     kpi_1m_sliding: StoreDeltaRef<'a, (), Kpi>,
     platform_1h: StoreDeltaRef<'a, (), Kpi>,
     merchant_15m: StoreDeltaRef<'a, Merchant, Kpi>,
-    customer_1h: StoreDeltaRef<'a, String, Kpi>,
+    customer_1h: StoreDeltaRef<'a, UserKey, Kpi>,
     country_30m: StoreDeltaRef<'a, String, Kpi>,
     merchant_payment_country_10m: StoreDeltaRef<'a, MerchantPaymentCountry, Kpi>,
 }
@@ -69,7 +69,7 @@ struct StoresDelta {
     kpi_1m_sliding: StoreDelta<(), Kpi>,
     platform_1h: StoreDelta<(), Kpi>,
     merchant_15m: StoreDelta<Merchant, Kpi>,
-    customer_1h: StoreDelta<String, Kpi>,
+    customer_1h: StoreDelta<UserKey, Kpi>,
     country_30m: StoreDelta<String, Kpi>,
     merchant_payment_country_10m: StoreDelta<MerchantPaymentCountry, Kpi>,
 }
@@ -114,8 +114,6 @@ pub struct Aggregate {
     /// Reused for each event's merchant x payment method x country key: the store copies a key
     /// only when it is new, so the common case allocates nothing.
     scratch: MerchantPaymentCountry,
-    /// Likewise for the customer id's text.
-    user_scratch: String,
 }
 
 const MINUTE: u64 = 60;
@@ -142,7 +140,6 @@ impl Aggregate {
             },
             late_events: 0,
             scratch: Default::default(),
-            user_scratch: String::new(),
         })
     }
 
@@ -185,18 +182,13 @@ impl Aggregate {
             part.clear();
             part.push_str(value);
         }
-        let user = &mut self.user_scratch;
-        user.clear();
-        match &e.tx.user_id {
-            UserId::Int(v) => user.push_str(itoa::Buffer::new().format(*v)),
-            UserId::Str(v) => user.push_str(v),
-        }
+        let user = UserKey::of(&e.tx.user_id);
         let added = [
             ("kpi_1m", s.kpi_1m.add(&(), ts, &e.kpi, watermark)),
             ("kpi_1m_sliding", s.kpi_1m_sliding.add(&(), ts, &e.kpi, watermark)),
             ("platform_1h", s.platform_1h.add(&(), ts, &e.kpi, watermark)),
             ("merchant_15m", s.merchant_15m.add(e.tx.merchant.as_str(), ts, &e.kpi, watermark)),
-            ("customer_1h", s.customer_1h.add(user.as_str(), ts, &e.kpi, watermark)),
+            ("customer_1h", s.customer_1h.add(&user, ts, &e.kpi, watermark)),
             ("country_30m", s.country_30m.add(e.country, ts, &e.kpi, watermark)),
             ("merchant_payment_country_10m", s.merchant_payment_country_10m.add(&*key, ts, &e.kpi, watermark)),
         ];
@@ -235,7 +227,7 @@ impl Aggregate {
             "kpi_1m_sliding" => partial(&s.kpi_1m_sliding, |()| Keys::default()),
             "platform_1h" => partial(&s.platform_1h, |()| Keys::default()),
             "merchant_15m" => partial(&s.merchant_15m, |m| Keys { merchant: Some(m.clone()), ..Keys::default() }),
-            "customer_1h" => partial(&s.customer_1h, |u| Keys { user_id: Some(u.clone()), ..Keys::default() }),
+            "customer_1h" => partial(&s.customer_1h, |u| Keys { user_id: Some(u.to_string()), ..Keys::default() }),
             "country_30m" => partial(&s.country_30m, |c| Keys { country: Some(c.clone()), ..Keys::default() }),
             "merchant_payment_country_10m" => partial(&s.merchant_payment_country_10m, |(m, p, c)| Keys {
                 merchant: Some(m.clone()),
@@ -337,7 +329,13 @@ impl Operator for Aggregate {
         more |= emit("kpi_1m_sliding", &mut s.kpi_1m_sliding, at, |()| Keys::default(), out);
         more |= emit("platform_1h", &mut s.platform_1h, at, |()| Keys::default(), out);
         more |= emit("merchant_15m", &mut s.merchant_15m, at, |m| Keys { merchant: Some(m), ..Keys::default() }, out);
-        more |= emit("customer_1h", &mut s.customer_1h, at, |u| Keys { user_id: Some(u), ..Keys::default() }, out);
+        more |= emit(
+            "customer_1h",
+            &mut s.customer_1h,
+            at,
+            |u| Keys { user_id: Some(u.to_string()), ..Keys::default() },
+            out,
+        );
         more |= emit("country_30m", &mut s.country_30m, at, |c| Keys { country: Some(c), ..Keys::default() }, out);
         more |= emit(
             "merchant_payment_country_10m",

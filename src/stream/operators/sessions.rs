@@ -8,7 +8,7 @@
 use crate::analytics::sessions::{
     Click, Funnel, FunnelOutput, Observed, SessionConfig, SessionError, Sessionizer, SessionizerDelta,
 };
-use crate::model::{ClickEvent, StateMap, Timestamp};
+use crate::model::{ClickEvent, StateMap, Timestamp, UserKey};
 use crate::stream::changelog::{Changes, MapDelta};
 use crate::stream::operator::{Operator, OperatorError, load, save};
 use crate::stream::outputs::{FunnelRow, LateEventRow, Outputs, SessionRow, event_date};
@@ -17,7 +17,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 /// Changes of the users map in one epoch.
-type Users = MapDelta<u64, (String, i64)>;
+type Users = MapDelta<u64, (UserKey, i64)>;
 
 /// Category of clicks without one.
 const NO_CATEGORY: &str = "(none)";
@@ -35,11 +35,14 @@ pub struct Sessions {
     funnel: WindowStore<String, Funnel>,
     /// User ids by their hash, for session rows (the sessionizer keeps hashes only), with the
     /// time of the user's last click (microseconds) so that the map can be pruned.
-    users: StateMap<u64, (String, i64)>,
+    users: StateMap<u64, (UserKey, i64)>,
     /// Users written or forgotten since the last checkpoint.
     users_changed: Changes<u64>,
     gap: i64,
     watermark: Option<Timestamp>,
+    /// The watermark of the last pruning of `users` (microseconds): a walk over every user,
+    /// done when the watermark has moved a gap on since, not at every checkpoint.
+    pruned_at: Option<i64>,
 }
 
 impl Sessions {
@@ -51,6 +54,7 @@ impl Sessions {
             users_changed: Changes::default(),
             gap: crate::stream::time::duration_micros(config.gap),
             watermark: None,
+            pruned_at: None,
         })
     }
 
@@ -62,7 +66,7 @@ impl Sessions {
     pub fn add(&mut self, c: &ClickEvent, partition: u32, offset: u64, wm: Option<Timestamp>, out: &mut Outputs) {
         let user = super::user_hash(&c.user_id);
         let ts = c.event_timestamp.micros();
-        let entry = self.users.entry(user).or_insert_with(|| (c.user_id.to_string(), ts));
+        let entry = self.users.entry(user).or_insert_with(|| (UserKey::of(&c.user_id), ts));
         entry.1 = entry.1.max(ts);
         self.users_changed.touch(&user);
         let click = Click {
@@ -120,7 +124,7 @@ impl Operator for Sessions {
         let mut closed = Vec::new();
         let more_sessions = self.sessionizer.close_some(wm, budget, &mut closed);
         for s in closed {
-            let user_id = self.users.get(&s.user).map(|(id, _)| id.clone()).unwrap_or_default();
+            let user_id = self.users.get(&s.user).map(|(id, _)| id.to_string()).unwrap_or_default();
             out.sessions.push(SessionRow {
                 session_id: s.session_id,
                 user_id,
@@ -162,9 +166,13 @@ impl Operator for Sessions {
 
     fn checkpoint(&mut self, full: bool, out: &mut dyn Write) -> Result<(), OperatorError> {
         // Forget users whose sessions all closed long ago: their sessions' rows are out, and an
-        // open session's last click is younger than the gap.
-        if let Some(wm) = self.watermark {
-            let horizon = wm.micros().saturating_sub(self.gap.saturating_mul(4));
+        // open session's last click is younger than the gap. A user is kept up to a gap longer
+        // than the horizon says, as the walk runs once per gap of event time.
+        if let Some(wm) = self.watermark.map(Timestamp::micros)
+            && self.pruned_at.is_none_or(|at| wm.saturating_sub(at) >= self.gap)
+        {
+            self.pruned_at = Some(wm);
+            let horizon = wm.saturating_sub(self.gap.saturating_mul(4));
             let changed = &mut self.users_changed;
             self.users.retain(|user, (_, last)| {
                 let keep = *last >= horizon;
@@ -184,5 +192,70 @@ impl Operator for Sessions {
         self.funnel.saved();
         self.users_changed.clear();
         saved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClickType, UserId};
+
+    const MINUTE: i64 = 60_000_000;
+
+    fn click(user: UserId, session: &str, at_minutes: i64) -> ClickEvent {
+        ClickEvent {
+            event_id: format!("{session}-{at_minutes}"),
+            user_id: user,
+            session_id: session.into(),
+            event_type: ClickType::PageView,
+            event_timestamp: Timestamp::from_micros(at_minutes * MINUTE),
+            product_id: None,
+            category: Some("books".into()),
+            price: None,
+            quantity: None,
+            page_url: None,
+            user_agent: None,
+            ip_address: None,
+        }
+    }
+
+    fn sessions() -> Sessions {
+        Sessions::new(&SessionConfig { gap: Duration::from_secs(30 * 60) }, Duration::ZERO).unwrap()
+    }
+
+    /// Closes everything `wm` closes, then checkpoints; the session rows.
+    fn close_and_checkpoint(s: &mut Sessions, wm_minutes: i64) -> Vec<SessionRow> {
+        let mut out = Outputs::default();
+        while s.watermark(Timestamp::from_micros(wm_minutes * MINUTE), 16, &mut out) {}
+        s.checkpoint(false, &mut Vec::new()).unwrap();
+        out.sessions
+    }
+
+    #[test]
+    fn session_rows_carry_the_users_id_as_it_was_written() {
+        let mut s = sessions();
+        let mut out = Outputs::default();
+        s.add(&click(UserId::Int(42), "a", 0), 0, 0, None, &mut out);
+        s.add(&click(UserId::Str("007".into()), "b", 1), 0, 1, None, &mut out);
+        s.add(&click(UserId::Str("u-9".into()), "c", 2), 0, 2, None, &mut out);
+        let mut users: Vec<String> = close_and_checkpoint(&mut s, 120).into_iter().map(|r| r.user_id).collect();
+        users.sort();
+        assert_eq!(users, ["007", "42", "u-9"]);
+    }
+
+    #[test]
+    fn users_are_forgotten_four_gaps_after_their_last_click_by_a_walk_once_per_gap() {
+        let mut s = sessions();
+        let mut out = Outputs::default();
+        s.add(&click(UserId::Int(1), "a", 0), 0, 0, None, &mut out);
+        assert_eq!(close_and_checkpoint(&mut s, 100).len(), 1, "the session closed");
+        assert_eq!(s.users.len(), 1, "kept: its last click is within four gaps (120 minutes)");
+        s.add(&click(UserId::Int(2), "b", 100), 0, 1, None, &mut out);
+        // Four gaps after user 1's last click, but less than a gap after the last walk.
+        assert_eq!(close_and_checkpoint(&mut s, 125).len(), 0);
+        assert_eq!(s.users.len(), 2, "no walk within a gap of the last one");
+        assert_eq!(close_and_checkpoint(&mut s, 130).len(), 1, "user 2's session closed a gap after its click");
+        assert_eq!(s.users.len(), 1, "user 1 forgotten, user 2 kept");
+        assert!(s.users.contains_key(&super::super::user_hash(&UserId::Int(2))));
     }
 }
