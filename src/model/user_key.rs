@@ -40,23 +40,25 @@ impl UserKey {
             _ => UserKey::Text(text.into()),
         }
     }
+
+    /// Calls `f` with the id's text, formatted on the stack for an integer.
+    fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match self {
+            UserKey::Int(v) => f(itoa::Buffer::new().format(*v)),
+            UserKey::Text(t) => f(t),
+        }
+    }
 }
 
 impl fmt::Display for UserKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            UserKey::Int(v) => f.write_str(itoa::Buffer::new().format(*v)),
-            UserKey::Text(s) => f.write_str(s),
-        }
+        self.with_text(|text| f.write_str(text))
     }
 }
 
 impl Serialize for UserKey {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            UserKey::Int(v) => s.serialize_str(itoa::Buffer::new().format(*v)),
-            UserKey::Text(t) => s.serialize_str(t),
-        }
+        self.with_text(|text| s.serialize_str(text))
     }
 }
 
