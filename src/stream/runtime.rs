@@ -195,6 +195,8 @@ pub struct Processor {
     state: ProcessorState,
     watermarks: Watermarks,
     epoch: u64,
+    /// The counters as of the newest checkpoint, restored or written.
+    checkpointed: Counters,
     sizes: Sizes,
     /// Where the processing thread drafts each checkpoint (the committer finishes it).
     store: CheckpointStore,
@@ -322,6 +324,7 @@ impl Processor {
             score,
             aggregate,
             sessions,
+            checkpointed: state.counters.clone(),
             state,
             watermarks,
             epoch,
@@ -398,7 +401,9 @@ impl Processor {
             if let Some(new) = self.watermarks.tick(now)
                 && Some(new) > wm
             {
+                let busy = Instant::now();
                 self.advance(new, &mut out, to)?;
+                self.watermarks.pause(busy.elapsed());
             }
             // Rows go to the committer in chunks of some size, at least every few ms, and all of
             // them before the epoch they belong to ends.
@@ -408,9 +413,13 @@ impl Processor {
                 let next = out.sized_like();
                 to.send(ToCommitter::Rows(Box::new(std::mem::replace(&mut out, next))))
                     .map_err(|_| ProcessError::CommitterGone)?;
+                // Waiting for the committer is not reading: no partition idles meanwhile (W-4).
+                self.watermarks.pause(last_send.elapsed());
             }
             if epoch_ends {
+                let busy = Instant::now();
                 self.end_epoch(to, false)?;
+                self.watermarks.pause(busy.elapsed());
                 epoch_started = Instant::now();
             }
             let committed = drain(done, &mut self.source, &mut status)?;
@@ -428,7 +437,12 @@ impl Processor {
         if !out.is_empty() {
             to.send(ToCommitter::Rows(Box::new(std::mem::take(&mut out)))).map_err(|_| ProcessError::CommitterGone)?;
         }
-        // A clean stop ends on a full checkpoint: the next start reads one file.
+        // A clean stop ends on a full checkpoint, so that the next start reads one file; unless
+        // nothing was read or produced since the newest checkpoint: a start from that one does no
+        // more work, and rewriting the whole state would only make the stop slower.
+        if self.epoch > 0 && self.state.counters == self.checkpointed && !self.score.reload_pending() {
+            return Ok(());
+        }
         self.end_epoch(to, true)
     }
 
@@ -513,6 +527,7 @@ impl Processor {
     fn end_epoch(&mut self, to: &SyncSender<ToCommitter<ProcessorState>>, full: bool) -> Result<(), ProcessError> {
         self.epoch += 1;
         let full = full || self.sizes.next_is_full();
+        let started = Instant::now();
         let mut draft = self.store.draft(Stored { epoch: self.epoch, delta: !full })?;
         let mut images = BTreeMap::new();
         for operator in [&mut self.score as &mut dyn Operator, &mut self.aggregate, &mut self.sessions] {
@@ -524,7 +539,15 @@ impl Processor {
         }
         self.state.watermarks = Some(self.watermarks.clone());
         let state = ProcessorState { images, ..self.state.clone() };
-        self.sizes.saved(full, &state);
+        let bytes = self.sizes.saved(full, &state);
+        self.checkpointed = self.state.counters.clone();
+        tracing::debug!(
+            epoch = self.epoch,
+            full,
+            bytes,
+            ms = started.elapsed().as_millis() as u64,
+            "checkpoint encoded"
+        );
         let offsets = self.source.positions();
         to.send(ToCommitter::Epoch { offsets, state, draft }).map_err(|_| ProcessError::CommitterGone)
     }

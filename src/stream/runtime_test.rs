@@ -100,10 +100,17 @@ fn every_transaction_lands_once_and_windows_reconcile() {
     assert_eq!(alerts, status.counters.alerts);
     assert_eq!(bus.records(topic::DEAD_LETTER).len(), 1);
 
-    // A restart finds nothing new to do and changes nothing.
+    // A restart finds nothing new to do: it changes nothing and writes no checkpoint.
     let before = lake.lock().unwrap().committed.clone();
-    run(processor(&bus, &lake, dir.path())).unwrap();
+    let files = |dir: &std::path::Path| {
+        let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        names
+    };
+    let checkpoints = files(dir.path());
+    let again = run(processor(&bus, &lake, dir.path())).unwrap();
     assert_eq!(lake.lock().unwrap().committed, before);
+    assert_eq!((again.epoch, files(dir.path())), (status.epoch, checkpoints));
 }
 
 #[test]

@@ -37,6 +37,10 @@
 //! - **W-4 idle partitions do not hold it back**: a partition without a record for `idle_timeout`
 //!   of processing time is left out of the minimum; when every partition is idle the watermark
 //!   holds still (an input that went quiet says nothing about event time; use W-5 to flush).
+//!   Time the caller spends not reading (writing a checkpoint, waiting for its sink) is not
+//!   idleness: it reports it with [`Watermarks::pause`], or a partition whose records merely
+//!   waited to be read would be judged idle, the watermark would pass it, and its records would
+//!   all be late.
 //! - **W-5 end of input**: [`Watermarks::advance_to_end`] sets the watermark to
 //!   [`END_OF_TIME`], which closes every window, and it stays there.
 //!
@@ -168,6 +172,15 @@ impl Watermarks {
         }
     }
 
+    /// The caller read nothing for `d` because it was busy (W-4): that time does not count
+    /// towards any partition's idleness.
+    pub fn pause(&mut self, d: Duration) {
+        let d = duration_micros(d);
+        for p in self.partitions.values_mut() {
+            p.last_record = p.last_record.saturating_add(d);
+        }
+    }
+
     /// Whether `partition` is idle at processing time `now` (unknown partitions are idle).
     pub fn is_idle(&self, partition: u32, now: Timestamp) -> bool {
         self.partitions.get(&partition).is_none_or(|p| self.idle(p, now.micros()))
@@ -280,6 +293,20 @@ mod tests {
         assert_eq!(w.tick(t(1_000)), Some(t(105)), "everything idle: the watermark holds");
         w.observe(1, t(300), t(1_001));
         assert_eq!(w.tick(t(1_001)), Some(t(295)), "an active partition counts again");
+    }
+
+    #[test]
+    fn w4_time_spent_not_reading_is_not_idleness() {
+        let mut w = tracker(2);
+        w.observe(0, t(100), t(0));
+        w.observe(1, t(100), t(0));
+        assert_eq!(w.tick(t(0)), Some(t(95)));
+        // Busy for 12 s (a checkpoint): then only partition 0's records are in the next batch.
+        w.pause(Duration::from_secs(12));
+        w.observe(0, t(200), t(13));
+        assert_eq!(w.tick(t(13)), Some(t(95)), "partition 1 was read 1 s of reading time ago");
+        assert!(!w.is_idle(1, t(21)) && w.is_idle(1, t(22)), "10 s of reading time later it is idle");
+        assert_eq!(w.tick(t(22)), Some(t(195)));
     }
 
     #[test]

@@ -73,6 +73,11 @@ impl ScoreOp {
         self.pending = Some(Arc::new(config));
     }
 
+    /// Whether a reloaded configuration waits for the next checkpoint to take effect.
+    pub fn reload_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
     /// Enriches and scores one transaction read from `partition` at `offset`.
     pub fn score<'t>(
         &mut self,
