@@ -179,6 +179,49 @@ impl DeviceEntry {
     }
 }
 
+/// A device as the state keys it: the [`stable_hash`] of its id (8 bytes, nothing on the heap),
+/// as customer records already hold their devices. It serializes as that number; an image written
+/// when devices were keyed by their id's text reads back by hashing the text, so older checkpoints
+/// restore unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeviceKey(u64);
+
+impl DeviceKey {
+    pub fn of(id: &str) -> Self {
+        DeviceKey(stable_hash(id.as_bytes()))
+    }
+
+    pub fn hash(self) -> u64 {
+        self.0
+    }
+}
+
+impl Serialize for DeviceKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Key;
+        impl serde::de::Visitor<'_> for Key {
+            type Value = DeviceKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a device id's hash, or the id")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<DeviceKey, E> {
+                Ok(DeviceKey(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DeviceKey, E> {
+                Ok(DeviceKey::of(v))
+            }
+        }
+        // Text formats write map keys as strings, numbers included: there the key is the number.
+        if d.is_human_readable() { d.deserialize_u64(Key) } else { d.deserialize_any(Key) }
+    }
+}
+
 /// FNV-1a with a murmur3 finalizer: stable across builds and platforms (it is stored in
 /// checkpoints), well mixed, not keyed. Ids come from the shop, so collisions (2^-64 per pair)
 /// are left to chance.

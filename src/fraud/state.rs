@@ -5,7 +5,7 @@
 //!
 //! Customers are keyed by their id: integer ids as integers, string ids as strings, except that a
 //! string reading as an integer (`"42"`) is the customer `42`, as the CSV reader would read it.
-//! Devices are keyed by their id.
+//! Devices are keyed by the stable hash of their id ([`DeviceKey`]).
 //!
 //! # Expiry
 //! [`expire`](FraudState::expire) runs on the event-time watermark: customers and devices whose
@@ -20,11 +20,12 @@
 
 use super::FraudConfig;
 use super::features::Enrichment;
-use super::profile::{CustomerProfile, DeviceEntry, micros, stable_hash};
+use super::profile::{CustomerProfile, DeviceEntry, DeviceKey, micros, stable_hash};
 use crate::model::StateMap;
 use crate::model::{Timestamp, Transaction, UserId};
 use crate::stream::changelog::{Changes, DeltaOf, Image, MapDelta};
 use serde::{Deserialize, Serialize};
+use std::collections::hash_map::Entry;
 
 /// How many entries [`FraudState::expire`] dropped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,7 +42,7 @@ pub struct FraudState {
     #[serde(serialize_with = "crate::model::sorted_map")]
     str_customers: StateMap<Box<str>, CustomerProfile>,
     #[serde(serialize_with = "crate::model::sorted_map")]
-    devices: StateMap<Box<str>, DeviceEntry>,
+    devices: StateMap<DeviceKey, DeviceEntry>,
     #[serde(skip)]
     changes: Touched,
 }
@@ -51,7 +52,7 @@ pub struct FraudState {
 struct Touched {
     int_customers: Changes<i64>,
     str_customers: Changes<Box<str>>,
-    devices: Changes<Box<str>>,
+    devices: Changes<DeviceKey>,
 }
 
 type Profiles<K> = StateMap<K, CustomerProfile>;
@@ -61,7 +62,7 @@ type Profiles<K> = StateMap<K, CustomerProfile>;
 pub struct FraudDeltaRef<'a> {
     int_customers: DeltaOf<'a, i64, CustomerProfile, Profiles<i64>>,
     str_customers: DeltaOf<'a, Box<str>, CustomerProfile, Profiles<Box<str>>>,
-    devices: DeltaOf<'a, Box<str>, DeviceEntry, StateMap<Box<str>, DeviceEntry>>,
+    devices: DeltaOf<'a, DeviceKey, DeviceEntry, StateMap<DeviceKey, DeviceEntry>>,
 }
 
 /// [`FraudDeltaRef`] read back.
@@ -69,7 +70,7 @@ pub struct FraudDeltaRef<'a> {
 pub struct FraudDelta {
     int_customers: MapDelta<i64, CustomerProfile>,
     str_customers: MapDelta<Box<str>, CustomerProfile>,
-    devices: MapDelta<Box<str>, DeviceEntry>,
+    devices: MapDelta<DeviceKey, DeviceEntry>,
 }
 
 impl FraudState {
@@ -84,17 +85,13 @@ impl FraudState {
         let t = tx.timestamp.micros();
         let key = CustomerKey::of(&tx.user_id);
         let customer = key.hash();
-        self.changes.devices.touch(tx.device_id.as_str());
-        e.device_customer_count = match self.devices.get_mut(tx.device_id.as_str()) {
-            Some(d) => d.observe(customer, t, false),
-            None => {
-                let mut d = DeviceEntry::default();
-                let n = d.observe(customer, t, true);
-                self.devices.insert(tx.device_id.as_str().into(), d);
-                n
-            }
+        let device = DeviceKey::of(&tx.device_id);
+        self.changes.devices.touch(&device);
+        e.device_customer_count = match self.devices.entry(device) {
+            Entry::Occupied(d) => d.into_mut().observe(customer, t, false),
+            Entry::Vacant(d) => d.insert(DeviceEntry::default()).observe(customer, t, true),
         };
-        let device = stable_hash(tx.device_id.as_bytes());
+        let device = device.hash();
         match key {
             CustomerKey::Int(id) => {
                 self.changes.int_customers.touch(&id);
@@ -183,7 +180,7 @@ impl FraudState {
     }
 
     pub fn device(&self, id: &str) -> Option<&DeviceEntry> {
-        self.devices.get(id)
+        self.devices.get(&DeviceKey::of(id))
     }
 }
 
@@ -218,6 +215,7 @@ mod tests {
     use super::super::profile::tests::{MINUTE, NOON, at, tx};
     use super::*;
     use crate::model::{FraudScenario, MICROS_PER_SECOND};
+    use std::collections::BTreeMap;
 
     #[test]
     fn string_ids_that_read_as_integers_are_the_same_customer() {
@@ -310,6 +308,24 @@ mod tests {
         }
         assert_eq!(serde_json::to_vec(&again).unwrap(), serde_json::to_vec(&again2).unwrap());
         assert_eq!(serde_json::to_vec(&whole).unwrap(), serde_json::to_vec(&restored).unwrap());
+    }
+
+    #[test]
+    fn an_image_with_devices_keyed_by_their_id_restores() {
+        // Images written before devices were keyed by hash held the id's text.
+        let cfg = FraudConfig::default();
+        let mut live = FraudState::new();
+        for (i, device) in ["d1", "kiosk", "d1"].into_iter().enumerate() {
+            live.observe(&tx(i as i64, NOON + i as i64 * MINUTE, 5.0, "Paris, France", device), &cfg);
+        }
+        let ints: BTreeMap<i64, &CustomerProfile> = live.int_customers.iter().map(|(k, v)| (*k, v)).collect();
+        let strs: BTreeMap<&str, &CustomerProfile> = BTreeMap::new();
+        let by_id: BTreeMap<&str, &DeviceEntry> = ["d1", "kiosk"].map(|id| (id, live.device(id).unwrap())).into();
+        let old = rmp_serde::to_vec(&(ints, strs, by_id)).unwrap();
+        let restored: FraudState = rmp_serde::from_slice(&old).unwrap();
+        assert_eq!(restored, live);
+        assert_eq!(restored.device("d1").map(DeviceEntry::customers), Some(2));
+        assert_eq!(rmp_serde::to_vec(&restored).unwrap(), rmp_serde::to_vec(&live).unwrap());
     }
 
     #[test]
