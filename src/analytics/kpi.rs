@@ -2,19 +2,22 @@
 //!
 //! [`Kpi`] is an [`Accumulator`] of [`KpiInput`]s (one per scored transaction; identities come in
 //! as 64-bit hashes so the state holds no personal data) and finishes into a [`KpiOutput`]:
-//! counts, revenue, average amount, alert / known-fraud / high-value rates, exact distinct
-//! customers, devices and merchants, and the payment-method mix.
+//! counts, revenue, average amount, alert / known-fraud / high-value rates, distinct customers,
+//! devices and merchants, and the payment-method mix.
 //!
-//! Distinct counts are exact ([`IdSet`]s of the 64-bit identity hashes), as the dashboards expect;
-//! their memory grows with the distinct identities in one window, which is fine for minutes-long
-//! windows of one shop, and is inline (no allocation) for the one or two of a customer's window. Two accumulators [`merge`](Kpi::merge) into the one for the union of
-//! their events, so a sliding view can be assembled from tumbling panes.
+//! Distinct counts are [`IdSet`]s of the 64-bit identity hashes: exact up to
+//! [`EXACT_MAX`](super::id_set::EXACT_MAX) in a window, inline (no allocation) for the one or two
+//! of a customer's window, and beyond that a 16 KiB HyperLogLog estimate within about 1% (a
+//! platform hour of a million customers would otherwise hold, and checkpoint, megabytes per set).
+//! Two accumulators [`merge`](Kpi::merge) into the one for the union of their events, so a sliding
+//! view can be assembled from tumbling panes.
 //!
 //! # Invariants
 //!
 //! - **K-1 no NaN**: every rate is in `[0, 1]` and every number finite, also for an empty window.
 //! - **K-2 merge is union**: `a.merge(&b)` finishes to the same output as adding `a`'s and `b`'s
-//!   events to one accumulator, in any order (sums are integers, sets are sets).
+//!   events to one accumulator, in any order (sums are integers, sets are sets, sketches take
+//!   register maxima).
 //! - **K-3 exact restore**: the serialized state restores to an equal accumulator.
 
 use super::id_set::IdSet;
