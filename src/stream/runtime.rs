@@ -15,8 +15,12 @@
 //! each output exactly once. With `until_caught_up`, when a poll finds nothing new, the end of
 //! the log is taken as the end of the stream: the watermark moves past every window and session
 //! that holds data (the newest event time plus the longest window and the allowed lateness), all
-//! of them are emitted, and a last epoch is committed. Events arriving later for those windows
-//! count as late.
+//! of them are emitted, and a last epoch is committed (none when nothing was read or produced
+//! since the newest checkpoint). Events arriving later for those windows count as late.
+//!
+//! Time the processing thread spends not reading (ending an epoch, waiting for the committer) is
+//! reported to the watermarks as a pause, so that records waiting in the log are not mistaken for
+//! an idle partition (W-4 of [`super::time`]).
 
 use super::checkpoint::{CheckpointStore, Stored};
 use super::committer::{CommitError, Committer, FromCommitter, Tables, ToCommitter};
