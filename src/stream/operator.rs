@@ -76,7 +76,13 @@ pub trait Operator {
 /// stays readable across versions when new fields go last with `#[serde(default)]`; [`load`]
 /// also reads the named form.
 pub fn save<T: serde::Serialize>(operator: &'static str, state: &T, out: &mut dyn Write) -> Result<(), OperatorError> {
-    rmp_serde::encode::write(out, state).map_err(|e| OperatorError::new(operator, format!("cannot save state: {e}")))
+    // MessagePack writes a few bytes at a time: into a buffer of a known type, not each through
+    // the `dyn Write`.
+    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, out);
+    rmp_serde::encode::write(&mut buffered, state)
+        .map_err(|e| e.to_string())
+        .and_then(|()| buffered.flush().map_err(|e| e.to_string()))
+        .map_err(|e| OperatorError::new(operator, format!("cannot save state: {e}")))
 }
 
 /// Restores state written by [`save`].
