@@ -402,12 +402,13 @@ impl Processor {
             for input in inputs.drain(..) {
                 self.one(&input, now, wm, &mut out, &mut latency);
             }
+            // From here to the next poll nothing is read: closing windows, handing rows to the
+            // committer (which may block) and ending the epoch are not idleness (W-4).
+            let busy = Instant::now();
             if let Some(new) = self.watermarks.tick(now)
                 && Some(new) > wm
             {
-                let busy = Instant::now();
                 self.advance(new, &mut out, to)?;
-                self.watermarks.pause(busy.elapsed());
             }
             // Rows go to the committer in chunks of some size, at least every few ms, and all of
             // them before the epoch they belong to ends.
@@ -417,15 +418,12 @@ impl Processor {
                 let next = out.sized_like();
                 to.send(ToCommitter::Rows(Box::new(std::mem::replace(&mut out, next))))
                     .map_err(|_| ProcessError::CommitterGone)?;
-                // Waiting for the committer is not reading: no partition idles meanwhile (W-4).
-                self.watermarks.pause(last_send.elapsed());
             }
             if epoch_ends {
-                let busy = Instant::now();
                 self.end_epoch(to, false)?;
-                self.watermarks.pause(busy.elapsed());
                 epoch_started = Instant::now();
             }
+            self.watermarks.pause(busy.elapsed());
             let committed = drain(done, &mut self.source, &mut status)?;
             if committed || last_status.elapsed() >= Duration::from_secs(1) {
                 if let Some(config) = options.reload.as_mut().and_then(|reload| reload()) {
