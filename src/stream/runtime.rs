@@ -548,6 +548,9 @@ impl Processor {
             full,
             bytes,
             ms = started.elapsed().as_millis() as u64,
+            customers = self.score.customers(),
+            open_windows = self.aggregate.open_windows(),
+            open_sessions = self.sessions.open_sessions(),
             "checkpoint encoded"
         );
         let offsets = self.source.positions();
