@@ -145,7 +145,7 @@ impl CustomerProfile {
                     self.devices.remove(lru);
                 }
                 // Most customers use one or two devices: room for four (a `Vec`'s first
-                // allocation) would be 64 bytes for a million customers.
+                // allocation) would take 64 bytes per customer, a million times over.
                 self.devices.reserve_exact(1);
                 self.devices.push(KnownDevice { id: device, last_seen: t });
             }
