@@ -551,6 +551,8 @@ impl Processor {
             customers = self.score.customers(),
             open_windows = self.aggregate.open_windows(),
             open_sessions = self.sessions.open_sessions(),
+            watermark = ?self.watermarks.current(),
+            max_event_time = ?self.state.max_event_time.map(Timestamp::from_micros),
             "checkpoint encoded"
         );
         let offsets = self.source.positions();
