@@ -543,6 +543,7 @@ impl Processor {
         let state = ProcessorState { images, ..self.state.clone() };
         let bytes = self.sizes.saved(full, &state);
         self.checkpointed = self.state.counters.clone();
+        // Fields are evaluated only with debug logging on (`open_windows` walks every key).
         tracing::debug!(
             epoch = self.epoch,
             full,
