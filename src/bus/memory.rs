@@ -2,7 +2,7 @@
 //! the embedded log; nothing survives the process.
 
 use super::{Consumer, Polled, Producer, Record, Result, TopicPartition, check_topic_name, partition_for};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A record's key and value.
@@ -47,7 +47,7 @@ impl MemoryBus {
             }
         }
         drop(state);
-        MemoryConsumer { bus: self.clone(), group: group.to_string(), positions }
+        MemoryConsumer { bus: self.clone(), group: group.to_string(), positions, paused: BTreeSet::new(), next: 0 }
     }
 
     /// Every record of a topic, partition by partition.
@@ -99,6 +99,9 @@ pub struct MemoryConsumer {
     bus: MemoryBus,
     group: String,
     positions: BTreeMap<TopicPartition, u64>,
+    paused: BTreeSet<TopicPartition>,
+    /// Counts polls, to start each at another partition.
+    next: usize,
 }
 
 impl Consumer for MemoryConsumer {
@@ -106,9 +109,17 @@ impl Consumer for MemoryConsumer {
         let state = self.bus.lock();
         let mut polled = Polled::default();
         let mut left = max;
-        for (tp, position) in self.positions.iter_mut() {
+        // As the embedded log does: each poll starts one partition further on.
+        let n = self.positions.len().max(1);
+        let start = self.next % n;
+        self.next = self.next.wrapping_add(1);
+        let (before, after): (Vec<_>, Vec<_>) = self.positions.iter_mut().enumerate().partition(|(i, _)| *i < start);
+        for (_, (tp, position)) in after.into_iter().chain(before) {
             if left == 0 {
                 break;
+            }
+            if self.paused.contains(tp) {
+                continue;
             }
             let Some(records) = state.topics.get(&tp.topic).map(|parts| &parts[tp.partition as usize]) else {
                 continue;
@@ -162,6 +173,16 @@ impl Consumer for MemoryConsumer {
 
     fn assignment(&self) -> Vec<TopicPartition> {
         self.positions.keys().cloned().collect()
+    }
+
+    fn pause(&mut self, partitions: &[TopicPartition]) {
+        self.paused.extend(partitions.iter().cloned());
+    }
+
+    fn resume(&mut self, partitions: &[TopicPartition]) {
+        partitions.iter().for_each(|tp| {
+            self.paused.remove(tp);
+        });
     }
 }
 

@@ -136,6 +136,13 @@ pub trait Consumer: Send {
 
     /// The partitions this consumer reads.
     fn assignment(&self) -> Vec<TopicPartition>;
+
+    /// Stops `poll` from reading these partitions until [`Consumer::resume`]; their positions
+    /// stay. As Kafka's `pause`: the reader uses it to let slower partitions catch up.
+    fn pause(&mut self, partitions: &[TopicPartition]);
+
+    /// Lets `poll` read these partitions again.
+    fn resume(&mut self, partitions: &[TopicPartition]);
 }
 
 /// The partition of a keyed record: CRC32C of the key modulo the partition count. Stable across

@@ -21,6 +21,12 @@
 //! Time the processing thread spends not reading (ending an epoch, waiting for the committer) is
 //! reported to the watermarks as a pause, so that records waiting in the log are not mistaken for
 //! an idle partition (W-4 of [`super::time`]).
+//!
+//! After each batch the partitions whose event time runs more than `max_drift` ahead of the
+//! watermark are paused (W-6 of [`super::time`]), so a backlog is read in step across topics and
+//! partitions instead of one topic hours ahead of another, which would hold every window it
+//! opens in memory. A poll that finds nothing in the partitions still read resumes them all, so
+//! alignment never waits on a partition that has nothing to give.
 
 use super::checkpoint::{CheckpointStore, Stored};
 use super::committer::{CommitError, Committer, FromCommitter, Tables, ToCommitter};
@@ -312,7 +318,7 @@ impl Processor {
         let watermarks = match &state.watermarks {
             Some(w) => {
                 let mut w = w.clone();
-                w.restart(now);
+                w.restart(now, config.watermark.clone()).map_err(|e| ProcessError::Config(e.to_string()))?;
                 w
             }
             None => Watermarks::new(0..source.inputs(), config.watermark.clone(), now)
@@ -382,6 +388,7 @@ impl Processor {
         let mut epoch_started = Instant::now();
         let mut last_status = Instant::now();
         let mut latency = Vec::new();
+        let mut ahead = Vec::new();
         let mut status = self.status(Vec::new());
         loop {
             if options.stop.load(Ordering::Relaxed) {
@@ -389,6 +396,11 @@ impl Processor {
             }
             inputs.clear();
             self.source.poll(want, &mut inputs)?;
+            if inputs.is_empty() && self.source.paused() > 0 {
+                // Alignment waits for partitions that have nothing to read now: read the rest.
+                self.source.align(&[]);
+                self.source.poll(want, &mut inputs)?;
+            }
             want = (inputs.len() * 2).clamp(min_poll, max_poll);
             let now = self.clock.now();
             if inputs.is_empty() {
@@ -410,6 +422,8 @@ impl Processor {
             {
                 self.advance(new, &mut out, to)?;
             }
+            self.watermarks.ahead(&mut ahead);
+            self.source.align(&ahead);
             // Rows go to the committer in chunks of some size, at least every few ms, and all of
             // them before the epoch they belong to ends.
             let epoch_ends = epoch_started.elapsed() >= self.config.checkpoint_interval;
@@ -553,6 +567,7 @@ impl Processor {
             open_windows = self.aggregate.open_windows(),
             open_sessions = self.sessions.open_sessions(),
             watermark = ?self.watermarks.current(),
+            paused_partitions = self.source.paused(),
             max_event_time = ?self.state.max_event_time.map(Timestamp::from_micros),
             "checkpoint encoded"
         );

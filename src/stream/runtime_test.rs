@@ -15,9 +15,12 @@ use std::time::Duration;
 const PARTITIONS: u32 = 4;
 
 fn bus_with(events: usize, seed: u64) -> MemoryBus {
+    bus_of(events, Params { seed, ..Params::defaults() })
+}
+
+fn bus_of(events: usize, params: Params) -> MemoryBus {
     let bus = MemoryBus::new(PARTITIONS);
     let config = Config::defaults();
-    let params = Params { seed, ..Params::defaults() };
     let world = Arc::new(World::build(&params, &config.pseudonymizer()));
     let mut generator = Generator::new(params, world);
     let mut producer = bus.producer();
@@ -35,11 +38,25 @@ fn bus_with(events: usize, seed: u64) -> MemoryBus {
 }
 
 fn processor(bus: &MemoryBus, lake: &Arc<Mutex<MemoryLake>>, checkpoints: &std::path::Path) -> Processor {
+    let stream = StreamConfig {
+        checkpoint_interval: Duration::from_millis(100),
+        poll_records: 500,
+        ..Config::defaults().stream
+    };
+    processor_with(stream, bus, lake, checkpoints)
+}
+
+fn processor_with(
+    stream: StreamConfig,
+    bus: &MemoryBus,
+    lake: &Arc<Mutex<MemoryLake>>,
+    checkpoints: &std::path::Path,
+) -> Processor {
     let config = Config::defaults();
     let clock = Arc::new(FixedClock(Timestamp::parse("2026-01-01T00:00:00Z").unwrap()));
     let validator = Validator::new(clock.clone(), Duration::from_secs(300), config.pseudonymizer());
     Processor::open(Parts {
-        config: StreamConfig { checkpoint_interval: Duration::from_millis(100), poll_records: 500, ..config.stream },
+        config: stream,
         fraud: config.fraud,
         validator,
         clock,
@@ -128,12 +145,58 @@ fn an_epoch_checkpointed_but_not_committed_lands_once_after_restart() {
     assert_eq!(count(&lake, "silver/transactions"), 0, "nothing of epoch 1 is visible yet");
     run(processor(&bus, &lake, dir.path())).unwrap();
     assert_eq!(count(&lake, "silver/transactions"), transactions);
-    let sorted = |lake: &Arc<Mutex<MemoryLake>>, table: &str| {
-        let mut rows: Vec<String> = lake.lock().unwrap().committed[table].iter().map(|r| r.to_string()).collect();
-        rows.sort();
-        rows
-    };
     for table in ["silver/transactions", "gold/fraud_alerts", "gold/kpi_1m", "gold/merchant_15m", "gold/sessions"] {
         assert_eq!(sorted(&lake, table), sorted(&reference, table), "{table}");
+    }
+}
+
+/// Rows of a table as sorted text, to compare runs.
+fn sorted(lake: &Arc<Mutex<MemoryLake>>, table: &str) -> Vec<String> {
+    let mut rows: Vec<String> = lake.lock().unwrap().committed[table].iter().map(|r| r.to_string()).collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn alignment_keeps_a_backlog_in_step_and_changes_no_result() {
+    // Three hours of traffic with six clicks per transaction. The consumer hands out equal
+    // numbers of records per partition, so unaligned the transactions run hours ahead of the
+    // clicks, which hold the watermark back.
+    let params = Params { seed: 5, transactions_per_hour: 2000.0, ..Params::defaults() };
+    let bus = bus_of(30_000, params);
+    // Returns the results and the most windows ever open (sampled at every epoch).
+    let run_with = |max_drift: Duration| {
+        let mut stream = Config::defaults().stream;
+        stream.watermark.max_drift = max_drift;
+        stream.checkpoint_interval = Duration::from_millis(100);
+        stream.poll_records = 64;
+        let lake = Arc::new(Mutex::new(MemoryLake::default()));
+        let dir = tempfile::tempdir().unwrap();
+        let most = Arc::new(Mutex::new(0usize));
+        let seen = most.clone();
+        let status = processor_with(stream, &bus, &lake, dir.path())
+            .run(RunOptions {
+                until_caught_up: true,
+                stop: Arc::new(AtomicBool::new(false)),
+                // Called after each commit. Taking half a checkpoint interval here makes epochs
+                // end every few polls, so the state is sampled often.
+                on_status: Box::new(move |s| {
+                    let mut most = seen.lock().unwrap();
+                    *most = (*most).max(s.open_windows);
+                    std::thread::sleep(Duration::from_millis(50));
+                }),
+                reload: None,
+            })
+            .unwrap();
+        let most = *most.lock().unwrap();
+        (lake, status, most)
+    };
+    let (unaligned, u_status, u_most) = run_with(Duration::ZERO);
+    let (aligned, a_status, a_most) = run_with(Duration::from_secs(30));
+    assert!(u_status.counters.transactions > 700, "{:?}", u_status.counters);
+    assert!(a_most * 4 < u_most, "aligned at most {a_most} windows open, unaligned {u_most}");
+    assert_eq!(a_status.counters, u_status.counters);
+    for table in ["silver/transactions", "gold/fraud_alerts", "gold/kpi_1m", "gold/customer_1h", "gold/sessions"] {
+        assert_eq!(sorted(&aligned, table), sorted(&unaligned, table), "{table}");
     }
 }

@@ -31,6 +31,8 @@ pub struct Source {
     /// First input index of each topic.
     base: Vec<u32>,
     inputs: u32,
+    /// The inputs paused by [`Source::align`], ascending.
+    paused: Vec<u32>,
 }
 
 impl Source {
@@ -47,7 +49,8 @@ impl Source {
             let offset = offsets.and_then(|o| o.get(&tp.topic)).and_then(|p| p.get(tp.partition as usize)).copied();
             consumer.seek(tp, offset.unwrap_or(0))?;
         }
-        Ok(Source { consumer, topics: topics.iter().map(|t| t.to_string()).collect(), base, inputs })
+        let topics = topics.iter().map(|t| t.to_string()).collect();
+        Ok(Source { consumer, topics, base, inputs, paused: Vec::new() })
     }
 
     /// How many topic partitions are read.
@@ -77,6 +80,30 @@ impl Source {
             }
         }
         Ok(())
+    }
+
+    /// Reads only the inputs not in `ahead` (ascending) from the next poll on: the watermark's
+    /// alignment ([`super::time::Watermarks::ahead`]). Cheap when nothing changes.
+    pub fn align(&mut self, ahead: &[u32]) {
+        if ahead == self.paused.as_slice() {
+            return;
+        }
+        let resume: Vec<_> = self.paused.iter().filter(|i| !ahead.contains(i)).filter_map(|&i| self.tp(i)).collect();
+        let pause: Vec<_> = ahead.iter().filter(|i| !self.paused.contains(i)).filter_map(|&i| self.tp(i)).collect();
+        self.consumer.resume(&resume);
+        self.consumer.pause(&pause);
+        self.paused = ahead.to_vec();
+    }
+
+    /// How many inputs [`Source::align`] holds back.
+    pub fn paused(&self) -> usize {
+        self.paused.len()
+    }
+
+    /// The topic partition of an input index.
+    fn tp(&self, input: u32) -> Option<TopicPartition> {
+        let t = self.base.iter().rposition(|&b| b <= input)?;
+        Some(TopicPartition::new(&self.topics[t], input - self.base[t]))
     }
 
     /// The next offset to read per partition: what a checkpoint stores.

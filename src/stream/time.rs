@@ -43,6 +43,16 @@
 //!   all be late.
 //! - **W-5 end of input**: [`Watermarks::advance_to_end`] sets the watermark to
 //!   [`END_OF_TIME`], which closes every window, and it stays there.
+//! - **W-6 alignment never holds the watermark**: [`Watermarks::ahead`] names the partitions
+//!   whose claim runs more than `max_drift` ahead of the watermark, for the reader to pause (as
+//!   Flink's watermark alignment does). A partition whose claim is the minimum is never among
+//!   them, so pausing what it names cannot stop the watermark from moving.
+//!
+//! Why alignment: reading a backlog, the source hands out records per partition, not per unit of
+//! event time. A topic with few records per second of event time (transactions, beside six times
+//! as many clicks) then runs hours ahead of the watermark, and every window and session it opens
+//! waits in memory until the slowest partition catches up. Pausing what runs ahead keeps the
+//! open state to what a live stream holds.
 //!
 //! Event times are `i64` microseconds; arithmetic saturates at the ends of the range.
 //!
@@ -78,6 +88,10 @@ pub struct WatermarkConfig {
     /// Processing time without records after which a partition stops holding the watermark back.
     #[serde(with = "crate::config::duration")]
     pub idle_timeout: Duration,
+    /// How far a partition's event time may run ahead of the watermark before reading it pauses
+    /// until the others catch up (W-6). `0s` turns alignment off.
+    #[serde(with = "crate::config::duration")]
+    pub max_drift: Duration,
 }
 
 impl Default for WatermarkConfig {
@@ -86,6 +100,7 @@ impl Default for WatermarkConfig {
             out_of_orderness: Duration::from_secs(5),
             allowed_lateness: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(10),
+            max_drift: Duration::from_secs(30),
         }
     }
 }
@@ -164,12 +179,16 @@ impl Watermarks {
         self.partitions.remove(&partition);
     }
 
-    /// Gives every partition a fresh `idle_timeout` from `now`: call it after restoring the
-    /// state from a checkpoint.
-    pub fn restart(&mut self, now: Timestamp) {
+    /// Gives every partition a fresh `idle_timeout` from `now`, under `config` (the settings
+    /// may have changed since the checkpoint; the watermark stays where it was, W-1): call it
+    /// after restoring the state from a checkpoint.
+    pub fn restart(&mut self, now: Timestamp, config: WatermarkConfig) -> Result<(), WatermarkError> {
+        config.validate()?;
+        self.config = config;
         for p in self.partitions.values_mut() {
             p.last_record = now.micros();
         }
+        Ok(())
     }
 
     /// The caller read nothing for `d` because it was busy (W-4): that time does not count
@@ -217,6 +236,28 @@ impl Watermarks {
             debug_assert!(before.is_none_or(|b| self.current >= Some(b)), "W-1 watermark went backwards");
         }
         self.current()
+    }
+
+    /// Puts in `out` the partitions whose claim (newest event time less `out_of_orderness`) is
+    /// more than `max_drift` ahead of the watermark: reading them can wait (W-6). Nothing while
+    /// the watermark is undefined, after the end of input, or with `max_drift` zero.
+    pub fn ahead(&self, out: &mut Vec<u32>) {
+        out.clear();
+        let (Some(current), false) = (self.current, self.config.max_drift.is_zero()) else { return };
+        if current == END_OF_TIME.micros() {
+            return;
+        }
+        let ooo = duration_micros(self.config.out_of_orderness);
+        let claim = |p: &Partition| p.max_event.map(|m| m.saturating_sub(ooo));
+        // The smallest claim bounds it too, so the slowest partition is never named (W-6).
+        let Some(slowest) = self.partitions.values().filter_map(claim).min() else { return };
+        let limit = current.max(slowest).saturating_add(duration_micros(self.config.max_drift));
+        out.extend(
+            self.partitions
+                .iter()
+                .filter(|(_, p)| claim(p).is_some_and(|c| c > limit))
+                .map(|(&partition, _)| partition),
+        );
     }
 
     /// Everything has been read: the watermark jumps to [`END_OF_TIME`] for good (W-5).
@@ -329,10 +370,41 @@ mod tests {
         assert_eq!(w.tick(t(0)), Some(t(45)));
         // Restored long after the checkpoint: without restart both would be idle.
         let mut back: Watermarks = serde_json::from_str(&serde_json::to_string(&w).unwrap()).unwrap();
-        back.restart(t(5_000));
+        back.restart(t(5_000), WatermarkConfig::default()).unwrap();
         back.observe(0, t(130), t(5_001));
         assert_eq!(back.tick(t(5_001)), Some(t(45)), "partition 7 still holds it within its grace");
         assert_eq!(back.tick(t(5_010)), Some(t(125)));
+    }
+
+    #[test]
+    fn w6_only_partitions_beyond_the_drift_are_ahead_and_never_the_slowest() {
+        let mut w = tracker(3);
+        let mut ahead = vec![99];
+        w.ahead(&mut ahead);
+        assert!(ahead.is_empty(), "no watermark yet: nothing is ahead");
+        w.observe(0, t(1_000), t(0));
+        w.observe(1, t(1_030), t(0));
+        w.observe(2, t(1_031), t(0));
+        assert_eq!(w.tick(t(0)), Some(t(995)));
+        w.ahead(&mut ahead);
+        assert_eq!(ahead, [2], "claims 1025 and 1026 against 995 + 30");
+        // The slowest catches up: the watermark follows and nothing is ahead.
+        w.observe(0, t(1_040), t(1));
+        assert_eq!(w.tick(t(1)), Some(t(1_025)));
+        w.ahead(&mut ahead);
+        assert!(ahead.is_empty());
+        // Settings change on restart; a zero drift turns alignment off.
+        w.observe(2, t(5_000), t(2));
+        w.tick(t(2));
+        w.ahead(&mut ahead);
+        assert_eq!(ahead, [2]);
+        w.restart(t(3), WatermarkConfig { max_drift: Duration::ZERO, ..WatermarkConfig::default() }).unwrap();
+        w.ahead(&mut ahead);
+        assert!(ahead.is_empty());
+        w.advance_to_end();
+        w.restart(t(4), WatermarkConfig::default()).unwrap();
+        w.ahead(&mut ahead);
+        assert!(ahead.is_empty(), "after the end of input nothing waits");
     }
 
     #[test]
@@ -395,6 +467,10 @@ mod tests {
                 }
                 let current = w.tick(Timestamp::from_micros(now));
                 prop_assert!(current >= last, "W-1: {current:?} < {last:?}");
+                // W-6: some partition that holds the watermark is never paused.
+                let mut ahead = Vec::new();
+                w.ahead(&mut ahead);
+                prop_assert!(ahead.len() < w.partitions.len() || w.partitions.is_empty(), "W-6: {ahead:?}");
                 prop_assert!(last.is_none() || current.is_some(), "W-2");
                 last = current;
             }

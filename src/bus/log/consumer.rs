@@ -40,7 +40,7 @@ impl LogConsumer {
                     Some(&offset) => offset,
                     None => segment::list(&dir)?.first().map_or(0, |s| s.base),
                 };
-                readers.push(Reader { tp, dir, position, segment: None });
+                readers.push(Reader { tp, dir, position, segment: None, paused: false });
             }
         }
         Ok(LogConsumer { log, group: group.to_string(), readers, next_reader: 0 })
@@ -66,6 +66,9 @@ impl Consumer for LogConsumer {
                 break;
             }
             let reader = &mut self.readers[(self.next_reader + i) % n];
+            if reader.paused {
+                continue;
+            }
             let slot = match polled.topics.iter().position(|(t, _)| *t == reader.tp.topic) {
                 Some(slot) => slot,
                 None => {
@@ -115,6 +118,14 @@ impl Consumer for LogConsumer {
     fn assignment(&self) -> Vec<TopicPartition> {
         self.readers.iter().map(|r| r.tp.clone()).collect()
     }
+
+    fn pause(&mut self, partitions: &[TopicPartition]) {
+        self.readers.iter_mut().filter(|r| partitions.contains(&r.tp)).for_each(|r| r.paused = true);
+    }
+
+    fn resume(&mut self, partitions: &[TopicPartition]) {
+        self.readers.iter_mut().filter(|r| partitions.contains(&r.tp)).for_each(|r| r.paused = false);
+    }
 }
 
 /// Reads one partition from its position on.
@@ -124,6 +135,8 @@ struct Reader {
     /// The next offset `poll` returns.
     position: u64,
     segment: Option<OpenSegment>,
+    /// Skipped by `poll` (see [`Consumer::pause`]).
+    paused: bool,
 }
 
 /// A segment being read, with a window of its bytes.

@@ -3,7 +3,7 @@
 
 use super::segment;
 use super::*;
-use crate::bus::{Consumer, Producer, TopicPartition};
+use crate::bus::{Consumer, Polled, Producer, TopicPartition};
 use crate::model::{FixedClock, Timestamp};
 use std::io::Write as _;
 use std::path::Path;
@@ -57,6 +57,29 @@ fn records_round_trip_and_empty_keys_go_round_robin_from_zero() {
     let partitions: Vec<u32> = records.iter().map(|r| r.0).collect();
     assert_eq!(partitions, vec![0, 0, 0, 1, 1, 2, 2]);
     assert_eq!(records[1], (0, 1, value(3, 10)), "round-robin: record 3 is the second of partition 0");
+}
+
+#[test]
+fn a_paused_partition_is_skipped_until_resumed_from_where_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), 2, &small(FsyncPolicy::Batch)).unwrap();
+    let mut producer = log.producer();
+    for i in 0..6 {
+        producer.send("t", b"", &value(i, 10)).unwrap();
+    }
+    producer.flush().unwrap();
+    let mut consumer = log.consumer("g", &["t"]).unwrap();
+    let p1 = TopicPartition::new("t", 1);
+    let partitions = |polled: Polled| -> Vec<(u32, u64)> {
+        polled.topics.into_iter().flat_map(|(_, r)| r).map(|r| (r.partition, r.offset)).collect()
+    };
+    assert_eq!(partitions(consumer.poll(1).unwrap()), [(0, 0)]);
+    consumer.pause(std::slice::from_ref(&p1));
+    assert_eq!(partitions(consumer.poll(10).unwrap()), [(0, 1), (0, 2)], "only partition 0 is read");
+    assert!(consumer.poll(10).unwrap().is_empty(), "a paused partition's records wait");
+    assert_eq!(consumer.position(&p1), Some(0));
+    consumer.resume(&[p1]);
+    assert_eq!(partitions(consumer.poll(10).unwrap()), [(1, 0), (1, 1), (1, 2)]);
 }
 
 #[test]
