@@ -86,10 +86,12 @@ impl<K: Hash + Eq> Changes<K> {
     /// Starts the next epoch: nothing changed yet.
     pub fn clear(&mut self) {
         self.all = false;
+        let used = self.keys.len();
         self.keys.clear();
-        // A burst of changes should not keep its table for good.
-        if self.keys.capacity() > 1024 {
-            self.keys.shrink_to(1024);
+        // Room for as many keys as this epoch touched, so a steady stream does not regrow the
+        // table every epoch; a burst's room goes after one quieter epoch.
+        if self.keys.capacity() > 2 * used.max(1024) {
+            self.keys.shrink_to(used.max(1024));
         }
     }
 
