@@ -95,6 +95,9 @@ pub struct Latency {
     pub p99_us: u64,
     pub p999_us: u64,
     pub max_us: u64,
+    /// The longest time the processor did not read while busy (closing windows, handing rows
+    /// to the committer, checkpointing).
+    pub max_stall_us: u64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -154,14 +157,16 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
         }
         if let Some(l) = &figures.latency {
             println!(
-                "latency at {:.0} events/s offered ({:.0} processed, {} samples): p50 {} us, p99 {} us, p99.9 {} us, max {} us",
+                "latency at {:.0} events/s offered ({:.0} processed, {} samples): p50 {} us, p99 {} us, p99.9 {} us, \
+                 max {} us; longest stall {} us",
                 l.offered_events_per_second,
                 l.processed_events_per_second,
                 l.samples,
                 l.p50_us,
                 l.p99_us,
                 l.p999_us,
-                l.max_us
+                l.max_us,
+                l.max_stall_us
             );
         }
         if let Some(m) = &figures.memory {
@@ -292,6 +297,8 @@ fn latency(ctx: &super::Context, rate: f64, duration: Duration) -> anyhow::Resul
     });
     let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
     let h = histogram.clone();
+    let max_stall = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stall = max_stall.clone();
     let processor = open_processor(&tmp)?;
     let stop_processor = stop.clone();
     let started = Instant::now();
@@ -307,6 +314,7 @@ fn latency(ctx: &super::Context, rate: f64, duration: Duration) -> anyhow::Resul
             for &us in &s.latency_us {
                 let _ = h.record(us.max(1));
             }
+            stall.fetch_max(s.stall_us, Ordering::Relaxed);
         }),
         reload: None,
     })?;
@@ -322,6 +330,7 @@ fn latency(ctx: &super::Context, rate: f64, duration: Duration) -> anyhow::Resul
         p99_us: h.value_at_quantile(0.99),
         p999_us: h.value_at_quantile(0.999),
         max_us: h.max(),
+        max_stall_us: max_stall.load(Ordering::Relaxed),
     })
 }
 

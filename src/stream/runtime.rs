@@ -177,6 +177,9 @@ pub struct Status {
     pub open_sessions: usize,
     /// Microseconds from reading a transaction off the log to its fraud decision.
     pub latency_us: Vec<u64>,
+    /// The longest time since the last status that the processing thread did not read, while
+    /// busy (closing windows, handing rows over, checkpointing), in microseconds.
+    pub stall_us: u64,
 }
 
 /// Polled about once a second: new fraud rules to use from the next epoch, if they changed.
@@ -265,6 +268,8 @@ const TOPICS: [&str; 2] = [topic::TRANSACTIONS, topic::CLICKSTREAM];
 /// records take about 50 µs to process. Polls of 64 gave a p99 latency about three times as
 /// high at 50k events/s (`streamify bench --only latency`).
 const MIN_POLL: usize = 16;
+/// A turn of the processing loop this long is logged (at debug level) with where the time went.
+const STALL: Duration = Duration::from_millis(10);
 /// Rows are handed to the committer once this many are ready, or after `SEND_EVERY`.
 const SEND_ROWS: usize = 2048;
 const SEND_EVERY: Duration = Duration::from_millis(10);
@@ -391,10 +396,13 @@ impl Processor {
         let mut latency = Vec::new();
         let mut ahead = Vec::new();
         let mut status = self.status(Vec::new());
+        // The longest turn of the loop since the last status: how long reading stood still.
+        let mut stall = Duration::ZERO;
         loop {
             if options.stop.load(Ordering::Relaxed) {
                 break;
             }
+            let mut turn = Instant::now();
             inputs.clear();
             self.source.poll(want, &mut inputs)?;
             if inputs.is_empty() && self.source.paused() > 0 {
@@ -410,6 +418,7 @@ impl Processor {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(5));
+                turn = Instant::now(); // waiting for records is not a stall
             }
             let wm = self.watermarks.current();
             for input in inputs.drain(..) {
@@ -423,6 +432,7 @@ impl Processor {
             {
                 self.advance(new, &mut out, to)?;
             }
+            let closed = Instant::now();
             self.watermarks.ahead(&mut ahead);
             self.source.align(&ahead);
             // Rows go to the committer in chunks of some size, at least every few ms, and all of
@@ -434,11 +444,25 @@ impl Processor {
                 to.send(ToCommitter::Rows(Box::new(std::mem::replace(&mut out, next))))
                     .map_err(|_| ProcessError::CommitterGone)?;
             }
+            let sent = Instant::now();
             if epoch_ends {
                 self.end_epoch(to, false)?;
                 epoch_started = Instant::now();
             }
             self.watermarks.pause(busy.elapsed());
+            let took = turn.elapsed();
+            stall = stall.max(took);
+            if took >= STALL {
+                let ms = |from: Instant, to: Instant| to.duration_since(from).as_secs_f64() * 1e3;
+                tracing::debug!(
+                    ms = took.as_secs_f64() * 1e3,
+                    read_and_process = ms(turn, busy),
+                    close = ms(busy, closed),
+                    hand_over = ms(closed, sent),
+                    checkpoint = ms(sent, Instant::now()),
+                    "stall"
+                );
+            }
             let committed = drain(done, &mut self.source, &mut status)?;
             if committed || last_status.elapsed() >= Duration::from_secs(1) {
                 if let Some(config) = options.reload.as_mut().and_then(|reload| reload()) {
@@ -447,6 +471,7 @@ impl Processor {
                 let committed_epoch = status.committed_epoch;
                 status = self.status(std::mem::take(&mut latency));
                 status.committed_epoch = committed_epoch;
+                status.stall_us = std::mem::take(&mut stall).as_micros() as u64;
                 (options.on_status)(&status);
                 last_status = Instant::now();
             }
@@ -586,6 +611,7 @@ impl Processor {
             open_windows: self.aggregate.open_windows(),
             open_sessions: self.sessions.open_sessions(),
             latency_us,
+            stall_us: 0,
         }
     }
 
