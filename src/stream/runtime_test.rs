@@ -159,9 +159,9 @@ fn sorted(lake: &Arc<Mutex<MemoryLake>>, table: &str) -> Vec<String> {
 
 #[test]
 fn alignment_keeps_a_backlog_in_step_and_changes_no_result() {
-    // Three hours of traffic with six clicks per transaction. The consumer hands out equal
-    // numbers of records per partition, so unaligned the transactions run hours ahead of the
-    // clicks, which hold the watermark back.
+    // 30,000 events over hours of event time, about six clicks per transaction. The consumer
+    // hands out equal numbers of records per partition, so unaligned the transactions run hours
+    // ahead of the clicks, which hold the watermark back.
     let params = Params { seed: 5, transactions_per_hour: 2000.0, ..Params::defaults() };
     let bus = bus_of(30_000, params);
     // Returns the results and the most windows ever open (sampled at every epoch).
