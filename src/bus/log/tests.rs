@@ -39,6 +39,16 @@ fn read_all(log: &Log, topic: &str) -> Vec<(u32, u64, Vec<u8>)> {
     out
 }
 
+/// Appends `count` values of `len` bytes to topic `t` with empty keys (round-robin), flushed.
+fn append(log: &Log, count: usize, len: usize) -> LogProducer {
+    let mut producer = log.producer();
+    for i in 0..count {
+        producer.send("t", b"", &value(i, len)).unwrap();
+    }
+    producer.flush().unwrap();
+    producer
+}
+
 fn segments(dir: &Path, topic: &str, partition: u32) -> Vec<segment::SegmentFile> {
     segment::list(&dir.join(topic).join(partition.to_string())).unwrap()
 }
@@ -63,11 +73,7 @@ fn records_round_trip_and_empty_keys_go_round_robin_from_zero() {
 fn a_paused_partition_is_skipped_until_resumed_from_where_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), 2, &small(FsyncPolicy::Batch)).unwrap();
-    let mut producer = log.producer();
-    for i in 0..6 {
-        producer.send("t", b"", &value(i, 10)).unwrap();
-    }
-    producer.flush().unwrap();
+    append(&log, 6, 10);
     let mut consumer = log.consumer("g", &["t"]).unwrap();
     let p1 = TopicPartition::new("t", 1);
     let partitions = |polled: Polled| -> Vec<(u32, u64)> {
@@ -86,12 +92,8 @@ fn a_paused_partition_is_skipped_until_resumed_from_where_it_was() {
 fn a_segment_rolls_before_it_would_pass_segment_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), 1, &small(FsyncPolicy::Batch)).unwrap();
-    let mut producer = log.producer();
     // 1000-byte values: 1020-byte frames, four fit in 4096 bytes.
-    for i in 0..10 {
-        producer.send("t", b"", &value(i, 1000)).unwrap();
-    }
-    producer.flush().unwrap();
+    let producer = append(&log, 10, 1000);
     let files = segments(dir.path(), "t", 0);
     let layout: Vec<(u64, u64)> = files.iter().map(|s| (s.base, s.bytes)).collect();
     assert_eq!(layout, vec![(0, 4080), (4, 4080), (8, 2040)]);
@@ -111,11 +113,7 @@ fn retention_by_size_deletes_the_oldest_closed_segments() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = small(FsyncPolicy::Batch);
     let log = Log::open(dir.path(), 1, &config).unwrap();
-    let mut producer = log.producer();
-    for i in 0..20 {
-        producer.send("t", b"", &value(i, 1000)).unwrap();
-    }
-    producer.flush().unwrap();
+    let producer = append(&log, 20, 1000);
     assert_eq!(segments(dir.path(), "t", 0).len(), 5);
     let mut consumer = log.consumer("slow", &["t"]).unwrap();
     drop((producer, log));
