@@ -281,7 +281,8 @@ impl<K: Hash + Eq, V> Layered<K, V> {
     /// The first key (by layer, top down) hashing to `hash` whose value passes `pred`, among the
     /// entries reads see: for a map that finds entries by something other than their key.
     pub fn find_key(&self, hash: u64, pred: impl Fn(&V) -> bool) -> Option<&K> {
-        let layers: Vec<&Layer<K, V>> = std::iter::once(&self.live).chain(self.frozen.iter().rev().map(|l| &**l)).collect();
+        let layers: Vec<&Layer<K, V>> =
+            std::iter::once(&self.live).chain(self.frozen.iter().rev().map(|l| &**l)).collect();
         let shadowed = |upto: usize, k: &K| layers[..upto].iter().any(|l| l.find(hash, |(x, _)| x == k).is_some());
         for (i, layer) in layers.iter().enumerate() {
             let found = layer.find(hash, |(k, v)| v.as_ref().is_some_and(&pred) && !shadowed(i, k));
@@ -306,7 +307,7 @@ impl<K: Hash + Eq, V> Layered<K, V> {
         V: Clone,
     {
         self.whole_next = true;
-        if self.collapse() {
+        if self.forget_changes() {
             let base = Arc::get_mut(&mut self.base).expect("collapsed");
             base.retain(|(k, v)| keep(k, v));
             self.len = base.len();
@@ -330,9 +331,10 @@ impl<K: Hash + Eq, V> Layered<K, V> {
         self.len -= removed;
     }
 
-    /// Merges every layer, the live one too, into the base, if no checkpoint holds any of them.
-    /// Only for a map whose next save is whole: its changes are not kept apart any more.
-    fn collapse(&mut self) -> bool {
+    /// Takes what the map holds as saved (after a restore, or before a whole save): merges every
+    /// layer, the live one too, into the base, so that the next delta holds only later changes.
+    /// Does nothing, and returns false, while a checkpoint holds a layer.
+    pub fn forget_changes(&mut self) -> bool {
         if Arc::get_mut(&mut self.base).is_none() || !self.frozen.iter_mut().all(|l| Arc::get_mut(l).is_some()) {
             return false;
         }
@@ -359,7 +361,11 @@ impl<K: Hash + Eq, V> Layered<K, V> {
     pub fn whole(&mut self) -> Whole<K, V> {
         self.whole_next = false;
         self.freeze();
-        Whole { hasher: self.hasher.clone(), layers: self.frozen.iter().rev().cloned().collect(), base: self.base.clone() }
+        Whole {
+            hasher: self.hasher.clone(),
+            layers: self.frozen.iter().rev().cloned().collect(),
+            base: self.base.clone(),
+        }
     }
 
     fn freeze(&mut self) -> Arc<Layer<K, V>> {
@@ -499,7 +505,11 @@ impl<K: Hash + Eq, V> Layered<K, V> {
             && self.frozen.is_empty()
             && let Some(base) = Arc::get_mut(&mut self.base)
         {
-            merge(&self.hasher, base, removed.into_iter().map(|k| (k, None)).chain(set.into_iter().map(|(k, v)| (k, Some(v)))));
+            merge(
+                &self.hasher,
+                base,
+                removed.into_iter().map(|k| (k, None)).chain(set.into_iter().map(|(k, v)| (k, Some(v)))),
+            );
             self.len = base.len();
             return;
         }
@@ -512,7 +522,7 @@ impl<K: Hash + Eq, V> Layered<K, V> {
     }
 }
 
-impl<K: Hash + Eq + Clone, V: Clone> Clone for Layered<K, V> {
+impl<K: Clone, V: Clone> Clone for Layered<K, V> {
     /// Shares every layer but the live one (L-3 keeps both copies apart).
     fn clone(&self) -> Self {
         Layered {
@@ -585,6 +595,9 @@ mod tests {
         ]
     }
 
+    /// A cut not yet written, and the model as of the cut.
+    type Held = (Result<Delta<u8, u32>, Whole<u8, u32>>, BTreeMap<u8, u32>);
+
     fn decode<T: serde::de::DeserializeOwned>(value: &impl Serialize) -> T {
         rmp_serde::from_slice(&rmp_serde::to_vec(value).unwrap()).unwrap()
     }
@@ -596,7 +609,7 @@ mod tests {
         fn layered_map_behaves_as_a_map_and_its_cuts_stay_as_cut(ops in prop::collection::vec(op(), 0..200)) {
             let mut map: Layered<u8, u32> = Layered::default();
             let mut model: BTreeMap<u8, u32> = BTreeMap::new();
-            let mut held: VecDeque<(Result<Delta<u8, u32>, Whole<u8, u32>>, BTreeMap<u8, u32>)> = VecDeque::new();
+            let mut held: VecDeque<Held> = VecDeque::new();
             // The model as of the previous cut, onto which a delta replays.
             let mut replayed: BTreeMap<u8, u32> = BTreeMap::new();
             for op in ops {
