@@ -32,15 +32,20 @@
 
 use super::{from_micros, ratio, to_micros};
 use crate::model::{ClickType, Timestamp};
-use crate::stream::changelog::{Changes, DeltaOf, MapDelta};
+use crate::stream::changelog::MapDelta;
+use crate::stream::layered::{Delta, Layered, Whole};
 use crate::stream::time::duration_micros;
 use crate::stream::window::Accumulator;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-mod open;
-use open::Open;
+/// The open sessions by session id (one id's sessions disjoint, by ascending start, never
+/// empty), layered so that a checkpoint is cut in constant time ([`crate::stream::layered`]).
+/// A million sessions may be open at once, so the expiry index does not copy the id: it holds
+/// the id's hash and the session number, and finds the id by both
+/// ([`Layered::find_key`]; numbers are unique among open sessions).
+type Open = Layered<Box<str>, Vec<Session>>;
 
 /// Session settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,8 +205,6 @@ pub struct Sessionizer {
     /// (a lower bound of last + gap, id, hash of the session id) per open session; refreshed
     /// lazily when popped, so that an event does not touch it. Not saved: a restore rebuilds it.
     expiry: BTreeSet<(i64, u64, u64)>,
-    /// Session ids written since the last checkpoint.
-    changes: Changes<Box<str>>,
 }
 
 /// Sessionizers are equal when they hold the same sessions and counters; the expiry index (whose
@@ -212,16 +215,20 @@ impl PartialEq for Sessionizer {
     }
 }
 
-/// A [`Sessionizer`] as checkpoints hold it. `expiry` is written empty and ignored on reading:
-/// checkpoints before the index was rebuilt on restore listed it.
+/// A [`Sessionizer`] as checkpoints hold it (`open` as a map sorted by id). `expiry` is written
+/// empty and ignored on reading: checkpoints before the index was rebuilt on restore listed it.
 #[derive(Serialize)]
-struct Image<'a> {
+struct Image<O> {
     gap: i64,
     watermark: Option<i64>,
     next_id: u64,
-    open: &'a Open,
+    open: O,
     expiry: [(); 0],
 }
+
+/// A whole [`Sessionizer`] as of an epoch's end (see [`Sessionizer::whole`]).
+#[derive(Serialize)]
+pub struct SessionizerImage(Image<Whole<Box<str>, Vec<Session>>>);
 
 /// [`Image`] read back.
 #[derive(Deserialize)]
@@ -245,31 +252,26 @@ impl Serialize for Sessionizer {
 impl<'de> Deserialize<'de> for Sessionizer {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let Restored { gap, watermark, next_id, open, .. } = Restored::deserialize(d)?;
-        let mut s = Sessionizer {
-            gap,
-            watermark,
-            next_id,
-            open: Open::default(),
-            sessions: 0,
-            expiry: BTreeSet::new(),
-            changes: Changes::default(),
-        };
-        for entry in open.into_entries() {
-            s.set(entry.id, entry.sessions);
+        let mut expiry = BTreeSet::new();
+        let mut sessions = 0;
+        for (id, open_sessions) in open.iter() {
+            let hash = open.hash(&**id);
+            sessions += open_sessions.len();
+            expiry.extend(open_sessions.iter().map(|s| (s.last.saturating_add(gap), s.id, hash)));
         }
-        Ok(s)
+        Ok(Sessionizer { gap, watermark, next_id, open, sessions, expiry })
     }
 }
 
 /// The changes of a [`Sessionizer`] in one epoch: its counters, and the sessions touched.
 #[derive(Serialize)]
-pub struct SessionizerDeltaRef<'a> {
+pub struct SessionizerChanges {
     watermark: Option<i64>,
     next_id: u64,
-    open: DeltaOf<'a, Box<str>, Vec<Session>, Open>,
+    open: Delta<Box<str>, Vec<Session>>,
 }
 
-/// [`SessionizerDeltaRef`] read back.
+/// [`SessionizerChanges`] read back.
 #[derive(Deserialize)]
 pub struct SessionizerDelta {
     watermark: Option<i64>,
@@ -290,19 +292,24 @@ impl Sessionizer {
             open: Open::default(),
             sessions: 0,
             expiry: BTreeSet::new(),
-            changes: Changes::default(),
         })
     }
 
-    /// What changed since the last checkpoint: the counters and the sessions touched (C-1 of
-    /// [`crate::stream::changelog`]).
-    pub fn delta(&self) -> SessionizerDeltaRef<'_> {
-        SessionizerDeltaRef { watermark: self.watermark, next_id: self.next_id, open: self.changes.of(&self.open) }
+    /// Ends the epoch: what changed since the last checkpoint, the counters and the sessions
+    /// touched (C-1 of [`crate::stream::changelog`]), cut in constant time.
+    pub fn delta(&mut self) -> SessionizerChanges {
+        SessionizerChanges { watermark: self.watermark, next_id: self.next_id, open: self.open.delta() }
     }
 
-    /// The state (whole or [`delta`](Self::delta)) is saved: record changes afresh.
-    pub fn saved(&mut self) {
-        self.changes.clear();
+    /// Ends the epoch: the whole state, cut in constant time.
+    pub fn whole(&mut self) -> SessionizerImage {
+        let (gap, watermark, next_id) = (self.gap, self.watermark, self.next_id);
+        SessionizerImage(Image { gap, watermark, next_id, open: self.open.whole(), expiry: [] })
+    }
+
+    /// Merges state no checkpoint holds any more, at most `budget` session ids.
+    pub fn settle(&mut self, budget: usize) {
+        self.open.settle(budget);
     }
 
     /// Applies a [`delta`](Self::delta) to the state saved the epoch before. A restored session's
@@ -317,17 +324,21 @@ impl Sessionizer {
         for (session_id, sessions) in set {
             self.set(session_id, sessions);
         }
+        self.open.forget_changes(); // restored: nothing changed since that epoch
     }
 
     /// Sets the open sessions of `session_id` (none: removes it), with exact expiry entries.
     fn set(&mut self, session_id: Box<str>, sessions: Vec<Session>) {
-        let hash = self.open.hash(&session_id);
-        self.sessions -= self.open.get_mut(hash, &session_id).map_or(0, |old| old.len());
+        let hash = self.open.hash(&*session_id);
+        self.sessions -= self.open.get_hashed(hash, &*session_id).map_or(0, Vec::len);
         self.sessions += sessions.len();
         for s in &sessions {
             self.expiry.insert((s.last.saturating_add(self.gap), s.id, hash));
         }
-        self.open.set(session_id, sessions);
+        match sessions.is_empty() {
+            true => drop(self.open.remove(&*session_id)),
+            false => drop(self.open.insert(session_id, sessions)),
+        }
     }
 
     /// Open sessions.
@@ -346,7 +357,7 @@ impl Sessionizer {
         let behind = self.watermark.is_some_and(|w| ts < w);
         let fits = |s: &Session| ts < s.last.saturating_add(gap) && ts > s.start.saturating_sub(gap);
         let hash = self.open.hash(click.session_id);
-        let open = self.open.get_mut(hash, click.session_id);
+        let open = self.open.get_mut_hashed(hash, click.session_id);
         let fitting = open.as_ref().and_then(|sessions| sessions.iter().position(fits));
         if let (Some(sessions), Some(first)) = (open, fitting) {
             if behind && ts < sessions[first].start {
@@ -363,7 +374,6 @@ impl Sessionizer {
                 target.absorb(s); // their expiry entries go stale and are skipped
             }
             self.sessions -= more;
-            self.changes.touch(click.session_id);
             return Observed::Joined;
         }
         if behind {
@@ -372,17 +382,16 @@ impl Sessionizer {
         let mut session = Session { id: self.next_id, user: click.user, start: ts, last: ts, ..Session::default() };
         self.next_id += 1;
         session.add(click);
-        self.changes.touch(click.session_id);
         self.expiry.insert((ts.saturating_add(gap), session.id, hash));
         self.sessions += 1;
-        match self.open.get_mut(hash, click.session_id) {
+        match self.open.get_mut_hashed(hash, click.session_id) {
             Some(sessions) => {
                 let at = sessions.partition_point(|s| s.start < ts);
                 // Most ids hold one open session: a doubling (to four) would waste 192 bytes on each.
                 sessions.reserve_exact(1);
                 sessions.insert(at, session);
             }
-            None => self.open.insert_new(hash, click.session_id, session),
+            None => drop(self.open.insert(click.session_id.into(), vec![session])),
         }
         Observed::Opened
     }
@@ -407,8 +416,11 @@ impl Sessionizer {
                 return true;
             }
             let Some((_, id, hash)) = self.expiry.pop_first() else { break };
-            let Some(mut entry) = self.open.find(hash, id) else { continue }; // absorbed or replaced
-            let sessions = &mut entry.get_mut().sessions;
+            // Absorbed or replaced when there is none.
+            let Some(session_id) = self.open.find_key(hash, |ss| ss.iter().any(|s| s.id == id)).cloned() else {
+                continue;
+            };
+            let sessions = self.open.get_mut_hashed(hash, &*session_id).expect("found by this id");
             let i = sessions.iter().position(|s| s.id == id).expect("found by this id");
             let due = sessions[i].last.saturating_add(self.gap);
             if due > wm {
@@ -416,12 +428,10 @@ impl Sessionizer {
                 continue;
             }
             let session = sessions.remove(i);
-            let session_id = match sessions.is_empty() {
-                true => entry.remove().0.id,
-                false => entry.get().id.clone(),
-            };
+            if sessions.is_empty() {
+                self.open.remove(&*session_id);
+            }
             self.sessions -= 1;
-            self.changes.touch(&*session_id);
             out.push(session.summary(session_id.into()));
             closed += 1;
         }

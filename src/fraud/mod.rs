@@ -52,7 +52,7 @@ pub use features::{AmountBand, Baseline, Enrichment, Location, MAX_SPEED_KMH};
 pub use profile::{CustomerProfile, DeviceEntry, MAX_DEVICE_CUSTOMERS, MAX_RECENT};
 pub use rules::{Reason, ReasonCode, RulePoints};
 pub use score::{LevelThresholds, ModelScore, Reasons, RiskLevel, Score, alert_id, is_alert, score};
-pub use state::{Expired, FraudDelta, FraudDeltaRef, FraudState};
+pub use state::{Expired, FraudDelta, FraudState};
 
 use crate::config::ConfigErrors;
 use crate::model::geo::CITIES;

@@ -16,16 +16,17 @@
 //! The state is `serde`; maps serialize sorted by key, so equal states give equal bytes. Keys are
 //! written as map keys (JSON turns integer customer ids into strings and reads them back).
 //! Between full checkpoints, [`delta`](FraudState::delta) saves only the customers and devices
-//! an epoch touched (C-1 of [`crate::stream::changelog`]).
+//! an epoch touched (C-1 of [`crate::stream::changelog`]). The maps are layered
+//! ([`crate::stream::layered`]): an epoch's image is cut in constant time and written off the
+//! processing thread.
 
 use super::FraudConfig;
 use super::features::Enrichment;
 use super::profile::{CustomerProfile, DeviceEntry, DeviceKey, micros, stable_hash};
-use crate::model::StateMap;
 use crate::model::{Timestamp, Transaction, UserId};
-use crate::stream::changelog::{Changes, DeltaOf, Image, MapDelta};
+use crate::stream::changelog::{Image, MapDelta};
+use crate::stream::layered::{Delta, Layered, Whole};
 use serde::{Deserialize, Serialize};
-use std::collections::hash_map::Entry;
 
 /// How many entries [`FraudState::expire`] dropped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,40 +35,36 @@ pub struct Expired {
     pub devices: usize,
 }
 
-/// Everything scoring remembers: one per partition, checkpointed by the processor.
+/// Everything scoring remembers: one per partition, checkpointed by the processor. Serializes
+/// with each map sorted by key.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FraudState {
-    #[serde(serialize_with = "crate::model::sorted_map")]
-    int_customers: StateMap<i64, Box<CustomerProfile>>,
-    #[serde(serialize_with = "crate::model::sorted_map")]
-    str_customers: StateMap<Box<str>, Box<CustomerProfile>>,
-    #[serde(serialize_with = "crate::model::sorted_map")]
-    devices: StateMap<DeviceKey, DeviceEntry>,
-    #[serde(skip)]
-    changes: Touched,
-}
-
-/// Keys written since the last image.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct Touched {
-    int_customers: Changes<i64>,
-    str_customers: Changes<Box<str>>,
-    devices: Changes<DeviceKey>,
+    int_customers: Profiles<i64>,
+    str_customers: Profiles<Box<str>>,
+    devices: Layered<DeviceKey, DeviceEntry>,
 }
 
 /// Profiles are boxed: a table of a quarter million customers has room for half a million
 /// entries (it doubles as it fills), and empty room costs 16 bytes a slot boxed, 136 inline.
-type Profiles<K> = StateMap<K, Box<CustomerProfile>>;
+type Profiles<K> = Layered<K, Box<CustomerProfile>>;
 
 /// What [`FraudState::delta`] saves between full checkpoints: the entries an epoch touched.
 #[derive(Serialize)]
-pub struct FraudDeltaRef<'a> {
-    int_customers: DeltaOf<'a, i64, Box<CustomerProfile>, Profiles<i64>>,
-    str_customers: DeltaOf<'a, Box<str>, Box<CustomerProfile>, Profiles<Box<str>>>,
-    devices: DeltaOf<'a, DeviceKey, DeviceEntry, StateMap<DeviceKey, DeviceEntry>>,
+pub struct FraudChanges {
+    int_customers: Delta<i64, Box<CustomerProfile>>,
+    str_customers: Delta<Box<str>, Box<CustomerProfile>>,
+    devices: Delta<DeviceKey, DeviceEntry>,
 }
 
-/// [`FraudDeltaRef`] read back.
+/// A whole [`FraudState`] as of an epoch's end; serializes as the state does.
+#[derive(Serialize)]
+pub struct FraudImage {
+    int_customers: Whole<i64, Box<CustomerProfile>>,
+    str_customers: Whole<Box<str>, Box<CustomerProfile>>,
+    devices: Whole<DeviceKey, DeviceEntry>,
+}
+
+/// [`FraudChanges`] read back.
 #[derive(Deserialize)]
 pub struct FraudDelta {
     int_customers: MapDelta<i64, Box<CustomerProfile>>,
@@ -88,24 +85,23 @@ impl FraudState {
         let key = CustomerKey::of(&tx.user_id);
         let customer = key.hash();
         let device = DeviceKey::of(&tx.device_id);
-        self.changes.devices.touch(&device);
-        e.device_customer_count = match self.devices.entry(device) {
-            Entry::Occupied(d) => d.into_mut().observe(customer, t, false),
-            Entry::Vacant(d) => d.insert(DeviceEntry::default()).observe(customer, t, true),
+        e.device_customer_count = match self.devices.get_mut(&device) {
+            Some(d) => d.observe(customer, t, false),
+            None => {
+                let mut d = DeviceEntry::default();
+                let count = d.observe(customer, t, true);
+                self.devices.insert(device, d);
+                count
+            }
         };
         let device = device.hash();
         match key {
             CustomerKey::Int(id) => {
-                self.changes.int_customers.touch(&id);
-                self.int_customers.entry(id).or_default().observe(tx, device, &mut e, cfg)
+                self.int_customers.get_or_insert_with(&id, Default::default).observe(tx, device, &mut e, cfg)
             }
             CustomerKey::Str(id) => match self.str_customers.get_mut(id) {
-                Some(p) => {
-                    self.changes.str_customers.touch(id);
-                    p.observe(tx, device, &mut e, cfg)
-                }
+                Some(p) => p.observe(tx, device, &mut e, cfg),
                 None => {
-                    self.changes.str_customers.touch(id);
                     let mut p = Box::<CustomerProfile>::default();
                     p.observe(tx, device, &mut e, cfg);
                     self.str_customers.insert(id.into(), p);
@@ -120,32 +116,44 @@ impl FraudState {
     pub fn expire(&mut self, watermark: Timestamp, cfg: &FraudConfig) -> Expired {
         let cutoff = watermark.micros().saturating_sub(micros(cfg.customer_idle_expiry));
         let before = (self.len(), self.devices.len());
-        // Any customer may lose devices here: the next image is whole.
-        self.changes.int_customers.everything();
+        // Any customer may lose devices here: the next image is whole (`retain` says so).
         self.int_customers.retain(|_, p| p.retain_since(cutoff));
         self.str_customers.retain(|_, p| p.retain_since(cutoff));
         self.devices.retain(|_, d| d.last_seen().micros() >= cutoff);
         Expired { customers: before.0 - self.len(), devices: before.1 - self.devices.len() }
     }
 
-    /// What changed since the last checkpoint: the customers and devices touched, or the whole
-    /// state after an expiry pass (which can rewrite any customer).
-    pub fn delta(&self) -> Image<&Self, FraudDeltaRef<'_>> {
-        let c = &self.changes;
-        if [c.int_customers.is_everything(), c.str_customers.is_everything(), c.devices.is_everything()].contains(&true)
+    /// Ends the epoch: what changed since the last checkpoint, the customers and devices
+    /// touched, or the whole state after an expiry pass (which can rewrite any customer). Cut in
+    /// constant time.
+    pub fn delta(&mut self) -> Image<FraudImage, FraudChanges> {
+        if self.int_customers.must_save_whole()
+            || self.str_customers.must_save_whole()
+            || self.devices.must_save_whole()
         {
-            return Image::Full(self);
+            return Image::Full(self.whole());
         }
-        Image::Delta(FraudDeltaRef {
-            int_customers: c.int_customers.of(&self.int_customers),
-            str_customers: c.str_customers.of(&self.str_customers),
-            devices: c.devices.of(&self.devices),
+        Image::Delta(FraudChanges {
+            int_customers: self.int_customers.delta(),
+            str_customers: self.str_customers.delta(),
+            devices: self.devices.delta(),
         })
     }
 
-    /// The state (whole or [`delta`](Self::delta)) is saved: record changes afresh.
-    pub fn saved(&mut self) {
-        self.changes = Touched::default();
+    /// Ends the epoch: the whole state, cut in constant time.
+    pub fn whole(&mut self) -> FraudImage {
+        FraudImage {
+            int_customers: self.int_customers.whole(),
+            str_customers: self.str_customers.whole(),
+            devices: self.devices.whole(),
+        }
+    }
+
+    /// Merges state no checkpoint holds any more, at most `budget` entries per map.
+    pub fn settle(&mut self, budget: usize) {
+        self.int_customers.settle(budget);
+        self.str_customers.settle(budget);
+        self.devices.settle(budget);
     }
 
     /// Applies a [`delta`](Self::delta) to the state saved the epoch before (C-1).
@@ -153,9 +161,9 @@ impl FraudState {
         match delta {
             Image::Full(state) => *self = state,
             Image::Delta(d) => {
-                d.int_customers.apply_to(&mut self.int_customers);
-                d.str_customers.apply_to(&mut self.str_customers);
-                d.devices.apply_to(&mut self.devices);
+                self.int_customers.apply(d.int_customers);
+                self.str_customers.apply(d.str_customers);
+                self.devices.apply(d.devices);
             }
         }
     }
@@ -336,7 +344,7 @@ mod tests {
         let day = 86_400 * MICROS_PER_SECOND;
         let mut live = FraudState::new();
         let mut images = Vec::new();
-        let save = |image: Image<&FraudState, FraudDeltaRef<'_>>| rmp_serde::to_vec(&image).unwrap();
+        let save = |image: Image<FraudImage, FraudChanges>| rmp_serde::to_vec(&image).unwrap();
         for epoch in 0..6i64 {
             for i in 0..25 {
                 let user = if i % 4 == 0 { UserId::Str(format!("u{}", i % 9)) } else { UserId::Int(i % 11) };
@@ -348,8 +356,7 @@ mod tests {
             if epoch == 3 {
                 live.expire(Timestamp::from_micros(NOON + 2 * day + 30 * day), &cfg);
             }
-            images.push(if epoch == 0 { save(Image::Full(&live)) } else { save(live.delta()) });
-            live.saved();
+            images.push(if epoch == 0 { save(Image::Full(live.whole())) } else { save(live.delta()) });
         }
         let kinds: Vec<bool> = images
             .iter()

@@ -136,6 +136,11 @@ impl Draft {
         self.out.get_ref().len + self.out.buffer().len() as u64
     }
 
+    /// An image that could not be encoded, with the file's name.
+    pub fn encode_error(&self, why: String) -> CheckpointError {
+        CheckpointError::Encode { path: self.tmp.clone(), why }
+    }
+
     /// The I/O error behind a failed write, with the file's name (an encoder reports it only as
     /// text).
     pub fn failure(&mut self) -> Option<CheckpointError> {

@@ -10,7 +10,7 @@
 //!    the rows came, are finished, not committed, invisible to readers);
 //! 2. writes **checkpoint N** atomically: offsets + state + the staged files
 //!    ([`super::checkpoint`]; the operators' images are in its draft already, written there by
-//!    the processing thread);
+//!    the epoch's checkpoint encoder thread, which the committer waits for first);
 //! 3. **commits** each table's staged files with the application transaction (app id, N),
 //!    skipped for a table whose recorded version for the app id is already >= N;
 //! 4. reports the epoch done, so the processing thread publishes the offsets for lag.
@@ -79,21 +79,32 @@ impl CommitError {
     }
 }
 
+/// The end of an epoch being encoded: waits for its checkpoint's `state` and the draft the
+/// operators' images were written into (whole or changes only, as the draft says, with the
+/// epoch).
+pub type Encoding<S> = Box<dyn FnOnce() -> Result<(S, Draft), CheckpointError> + Send>;
+
 /// A message from the processing thread.
 pub enum ToCommitter<S> {
     Rows(Box<Outputs>),
-    /// The end of an epoch: its checkpoint's `state` and, written into `draft` already, the
-    /// operators' images (whole or changes only, as the draft says, with the epoch).
+    /// The end of an epoch.
     Epoch {
         offsets: Offsets,
-        state: S,
-        draft: Draft,
+        encoding: Encoding<S>,
     },
 }
 
 /// A message back: an epoch is durable, or the committer failed.
 pub enum FromCommitter {
-    Done { epoch: u64, offsets: Offsets, rows: u64, staged_tables: usize },
+    Done {
+        epoch: u64,
+        offsets: Offsets,
+        rows: u64,
+        staged_tables: usize,
+        /// Whether the checkpoint holds the whole operator state, and the state's bytes.
+        full: bool,
+        state_bytes: u64,
+    },
     Failed(CommitError),
 }
 
@@ -115,14 +126,15 @@ impl Committer {
                     rows += outputs.rows() as u64;
                     self.rows(&outputs)
                 }
-                ToCommitter::Epoch { offsets, state, draft } => {
-                    let epoch = draft.at().epoch;
-                    self.epoch(&offsets, state, draft).map(|staged_tables| {
+                ToCommitter::Epoch { offsets, encoding } => {
+                    self.epoch(&offsets, encoding).map(|(at, staged_tables, state_bytes)| {
                         let _ = done.send(FromCommitter::Done {
-                            epoch,
+                            epoch: at.epoch,
                             offsets,
                             rows: std::mem::take(&mut rows),
                             staged_tables,
+                            full: !at.delta,
+                            state_bytes,
                         });
                     })
                 }
@@ -146,14 +158,22 @@ impl Committer {
         Ok(())
     }
 
-    fn epoch<S: serde::Serialize>(&mut self, offsets: &Offsets, state: S, draft: Draft) -> Result<usize, CommitError> {
+    /// Steps 1-3 of the protocol; returns the checkpoint written, the tables staged and the
+    /// bytes of operator state.
+    fn epoch<S: serde::Serialize>(
+        &mut self,
+        offsets: &Offsets,
+        encoding: Encoding<S>,
+    ) -> Result<(Stored, usize, u64), CommitError> {
         let staged = self.tables.stage()?;
+        let (state, draft) = encoding()?;
+        let state_bytes = draft.position();
         let written_at = self.clock.now();
         let Stored { epoch, delta } = draft.at();
         let checkpoint = Checkpoint { epoch, offsets: offsets.clone(), state, staged, written_at, delta };
         self.store.write(&checkpoint, draft)?;
         self.tables.commit(&self.app_id, epoch, &checkpoint.staged)?;
         self.producer.flush()?;
-        Ok(checkpoint.staged.len())
+        Ok((Stored { epoch, delta }, checkpoint.staged.len(), state_bytes))
     }
 }

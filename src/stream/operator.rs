@@ -11,11 +11,14 @@
 //!    a bounded number, which the runtime hands on before asking for more);
 //! 4. `tick` about once a second of processing time, for work driven by the wall clock (nothing
 //!    that changes outputs: outputs depend on event time only, so a replay reproduces them);
-//! 5. `checkpoint` at the end of an epoch: the operator writes its state into the checkpoint,
+//! 5. `checkpoint` at the end of an epoch: the operator hands over a [`Snapshot`] of its state,
 //!    whole or only what changed since its previous checkpoint, as the runtime asks (see
-//!    [`super::changelog`]);
-//! 6. `commit` once the epoch's checkpoint is durable and its sink writes are committed;
-//! 7. `close` on a clean stop, after a final watermark and checkpoint.
+//!    [`super::changelog`]). Taking it must cost about the same whatever the state holds (keyed
+//!    state lives in [`super::layered`] maps, which cut in constant time): a checkpoint encoder
+//!    thread writes it into the checkpoint while processing goes on;
+//! 6. `settle` between batches: bounded housekeeping of layered state that snapshots let go of;
+//! 7. `commit` once the epoch's checkpoint is durable and its sink writes are committed;
+//! 8. `close` on a clean stop, after a final watermark and checkpoint.
 //!
 //! Hooks default to doing nothing, so an operator implements only what it needs. Operators never
 //! do I/O of their own: what they produce goes into [`Outputs`], which the runtime hands to the
@@ -23,6 +26,18 @@
 
 use crate::model::Timestamp;
 use std::io::{Read, Write};
+
+/// An operator's state as of an epoch's end, owned (sharing frozen layers, never mutated
+/// afterwards): written into the checkpoint later, off the processing thread.
+pub type Snapshot = Box<dyn FnOnce(&mut dyn Write) -> Result<(), OperatorError> + Send>;
+
+/// A [`Snapshot`] that writes `image` with [`save`].
+pub fn snapshot<T: serde::Serialize + Send + 'static>(operator: &'static str, image: T) -> Snapshot {
+    Box::new(move |out| save(operator, &image, out))
+}
+
+/// Entries per layered map that one [`Operator::settle`] merges at most: about a millisecond.
+pub const SETTLE_BUDGET: usize = 8192;
 
 /// An error from an operator: its state could not be saved or restored.
 #[derive(Debug, thiserror::Error)]
@@ -58,11 +73,15 @@ pub trait Operator {
     /// About once a second of processing time.
     fn tick(&mut self, _now: Timestamp) {}
 
-    /// Writes the operator's state into the epoch's checkpoint: whole when `full`, else what
-    /// changed since its previous checkpoint. Either way the next one records changes afresh.
-    fn checkpoint(&mut self, _full: bool, _out: &mut dyn Write) -> Result<(), OperatorError> {
-        Ok(())
+    /// Ends the epoch: the operator's state to write into its checkpoint, whole when `full`,
+    /// else what changed since its previous checkpoint. Either way the next one records changes
+    /// afresh. Costs about the same whatever the state holds.
+    fn checkpoint(&mut self, _full: bool) -> Snapshot {
+        Box::new(|_| Ok(()))
     }
+
+    /// Between batches: merges layered state that snapshots let go of, a bounded amount.
+    fn settle(&mut self) {}
 
     /// Epoch `epoch` is durable everywhere.
     fn commit(&mut self, _epoch: u64) {}

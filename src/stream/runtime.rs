@@ -5,9 +5,12 @@
 //! waits on a disk; the committer thread does all the writing. Per loop the processing thread
 //! polls a batch, runs it through the operators under the watermark as of the batch start,
 //! advances the watermark, lets the operators close what it closes, and sends the outputs on.
-//! Every `checkpoint_interval` it ends the epoch: the operators write their state into the
-//! checkpoint's draft file (into the page cache; the committer fsyncs it), and the draft and the
-//! source positions go to the committer behind the epoch's outputs.
+//! Every `checkpoint_interval` it ends the epoch: each operator cuts a snapshot of its state in
+//! constant time (layered state, [`super::layered`]), a checkpoint encoder thread writes the
+//! snapshots into the checkpoint's draft file (into the page cache; the committer fsyncs it),
+//! and the source positions go to the committer behind the epoch's outputs, with the encoding
+//! to wait for. Between batches the operators settle: layers the encoder let go of merge into
+//! their base, a bounded amount per turn.
 //!
 //! On start it restores the newest checkpoint chain (a full checkpoint and the deltas after it,
 //! see [`super::changelog`]), re-commits the newest one's staged writes (a no-op for tables that
@@ -28,9 +31,9 @@
 //! opens in memory. A poll that finds nothing in the partitions still read resumes them all, so
 //! alignment never waits on a partition that has nothing to give.
 
-use super::checkpoint::{CheckpointStore, Stored};
-use super::committer::{CommitError, Committer, FromCommitter, Tables, ToCommitter};
-use super::operator::{Operator, OperatorError};
+use super::checkpoint::{CheckpointError, CheckpointStore, Stored};
+use super::committer::{CommitError, Committer, Encoding, FromCommitter, Tables, ToCommitter};
+use super::operator::{Operator, OperatorError, Snapshot};
 use super::operators::aggregate::{Aggregate, Scored};
 use super::operators::decode::{Decode, Decoded};
 use super::operators::score::ScoreOp;
@@ -219,11 +222,14 @@ pub struct Processor {
 /// Sizes of the operator state in the checkpoint chain, which decide when the next checkpoint
 /// is full: when the deltas since the last full one add up to its size (so a restart reads at
 /// most twice the state), after [`MAX_CHAIN`] deltas, on the first epoch and on a clean stop.
+/// Sizes are known once a checkpoint is written, an epoch or so after its cut: while a full one
+/// is being written, the next are deltas.
 #[derive(Clone, Copy, Debug, Default)]
 struct Sizes {
     full: usize,
     deltas: usize,
     chain: usize,
+    full_in_flight: bool,
 }
 
 /// The most deltas after a full checkpoint.
@@ -231,20 +237,23 @@ const MAX_CHAIN: usize = 100;
 
 impl Sizes {
     fn next_is_full(&self) -> bool {
-        self.deltas >= self.full || self.chain >= MAX_CHAIN
+        !self.full_in_flight && (self.deltas >= self.full || self.chain >= MAX_CHAIN)
     }
 
-    /// Records a checkpoint's operator state; returns its size.
-    fn saved(&mut self, full: bool, state: &ProcessorState) -> usize {
+    /// The size of a checkpoint's operator state.
+    fn of(state: &ProcessorState) -> usize {
         let inline = state.operators.values().map(Vec::len).sum::<usize>();
-        let bytes = inline + state.images.values().map(|&(_, len)| len as usize).sum::<usize>();
+        inline + state.images.values().map(|&(_, len)| len as usize).sum::<usize>()
+    }
+
+    /// Records a written checkpoint's operator state.
+    fn saved(&mut self, full: bool, bytes: usize) {
         if full {
-            *self = Sizes { full: bytes, deltas: 0, chain: 0 };
+            *self = Sizes { full: bytes, deltas: 0, chain: 0, full_in_flight: false };
         } else {
             self.deltas += bytes;
             self.chain += 1;
         }
-        bytes
     }
 }
 
@@ -297,7 +306,8 @@ impl Processor {
         let mut sizes = Sizes::default();
         for at in store.chain()? {
             let (mut ck, section) = store.read::<ProcessorState>(at)?;
-            let bytes = sizes.saved(!at.delta, &ck.state);
+            let bytes = Sizes::of(&ck.state);
+            sizes.saved(!at.delta, bytes);
             for operator in [&mut score as &mut dyn Operator, &mut aggregate, &mut sessions] {
                 let name = operator.name();
                 if let Some(image) = ck.state.operators.get(name) {
@@ -370,7 +380,7 @@ impl Processor {
         // Epochs the committer finished after the loop ended.
         let mut status = self.status(Vec::new());
         // The committer's own failure explains a hang-up better than the hang-up does.
-        drain(&done_rx, &mut self.source, &mut status)?;
+        drain(&done_rx, &mut self.source, &mut status, &mut self.sizes)?;
         result?;
         (options.on_status)(&status);
         Ok(status)
@@ -432,6 +442,9 @@ impl Processor {
             {
                 self.advance(new, &mut out, to)?;
             }
+            for operator in [&mut self.score as &mut dyn Operator, &mut self.aggregate, &mut self.sessions] {
+                operator.settle();
+            }
             let closed = Instant::now();
             self.watermarks.ahead(&mut ahead);
             self.source.align(&ahead);
@@ -457,13 +470,13 @@ impl Processor {
                 tracing::debug!(
                     ms = took.as_secs_f64() * 1e3,
                     read_and_process = ms(turn, busy),
-                    close = ms(busy, closed),
+                    close_and_settle = ms(busy, closed),
                     hand_over = ms(closed, sent),
                     checkpoint = ms(sent, Instant::now()),
                     "stall"
                 );
             }
-            let committed = drain(done, &mut self.source, &mut status)?;
+            let committed = drain(done, &mut self.source, &mut status, &mut self.sizes)?;
             if committed || last_status.elapsed() >= Duration::from_secs(1) {
                 if let Some(config) = options.reload.as_mut().and_then(|reload| reload()) {
                     self.score.reload(config);
@@ -564,41 +577,62 @@ impl Processor {
     }
 
     /// Ends the epoch with a checkpoint: full when `full` or [`Sizes`] says so, else a delta.
-    /// The operators write their state straight into the checkpoint's file, which the committer
-    /// finishes after the epoch's rows.
+    /// The operators cut snapshots of their state, which an encoder thread writes into the
+    /// checkpoint's file while processing goes on; the committer waits for it after the epoch's
+    /// rows.
     fn end_epoch(&mut self, to: &SyncSender<ToCommitter<ProcessorState>>, full: bool) -> Result<(), ProcessError> {
         self.epoch += 1;
         let full = full || self.sizes.next_is_full();
+        self.sizes.full_in_flight |= full;
         let started = Instant::now();
         let mut draft = self.store.draft(Stored { epoch: self.epoch, delta: !full })?;
-        let mut images = BTreeMap::new();
-        for operator in [&mut self.score as &mut dyn Operator, &mut self.aggregate, &mut self.sessions] {
-            let start = draft.position();
-            if let Err(error) = operator.checkpoint(full, &mut draft) {
-                return Err(draft.failure().map_or(error.into(), ProcessError::from));
-            }
-            images.insert(operator.name().to_string(), (start, draft.position() - start));
-        }
+        let snapshots: Vec<(&'static str, Snapshot)> =
+            [&mut self.score as &mut dyn Operator, &mut self.aggregate, &mut self.sessions]
+                .into_iter()
+                .map(|operator| (operator.name(), operator.checkpoint(full)))
+                .collect();
         self.state.watermarks = Some(self.watermarks.clone());
-        let state = ProcessorState { images, ..self.state.clone() };
-        let bytes = self.sizes.saved(full, &state);
+        let mut state = self.state.clone();
         self.checkpointed = self.state.counters.clone();
-        // Fields are evaluated only with debug logging on (`open_windows` walks every key).
+        // Fields are evaluated only with debug logging on; each costs the same whatever the state.
         tracing::debug!(
             epoch = self.epoch,
             full,
-            bytes,
-            ms = started.elapsed().as_millis() as u64,
+            us = started.elapsed().as_micros() as u64,
             customers = self.score.customers(),
-            open_windows = self.aggregate.open_windows(),
             open_sessions = self.sessions.open_sessions(),
             watermark = ?self.watermarks.current(),
             paused_partitions = self.source.paused(),
             max_event_time = ?self.state.max_event_time.map(Timestamp::from_micros),
-            "checkpoint encoded"
+            "checkpoint cut"
         );
+        let epoch = self.epoch;
+        let encoder = std::thread::Builder::new()
+            .name("checkpoint-encoder".into())
+            .spawn(move || {
+                let started = Instant::now();
+                for (name, snapshot) in snapshots {
+                    let start = draft.position();
+                    if let Err(error) = snapshot(&mut draft) {
+                        return Err(draft.failure().unwrap_or_else(|| draft.encode_error(error.to_string())));
+                    }
+                    state.images.insert(name.to_string(), (start, draft.position() - start));
+                }
+                let bytes = draft.position();
+                tracing::debug!(epoch, full, bytes, ms = started.elapsed().as_millis() as u64, "checkpoint encoded");
+                Ok((state, draft))
+            })
+            .map_err(|_| ProcessError::CommitterGone)?;
+        let encoding: Encoding<ProcessorState> = Box::new(move || {
+            encoder.join().unwrap_or_else(|_| {
+                Err(CheckpointError::Encode {
+                    path: format!("epoch {epoch}").into(),
+                    why: "the checkpoint encoder panicked".into(),
+                })
+            })
+        });
         let offsets = self.source.positions();
-        to.send(ToCommitter::Epoch { offsets, state, draft }).map_err(|_| ProcessError::CommitterGone)
+        to.send(ToCommitter::Epoch { offsets, encoding }).map_err(|_| ProcessError::CommitterGone)
     }
 
     fn status(&self, latency_us: Vec<u64>) -> Status {
@@ -622,12 +656,18 @@ impl Processor {
 }
 
 /// Takes the committer's reports: publishes committed offsets, or returns its failure.
-fn drain(done: &Receiver<FromCommitter>, source: &mut Source, status: &mut Status) -> Result<bool, ProcessError> {
+fn drain(
+    done: &Receiver<FromCommitter>,
+    source: &mut Source,
+    status: &mut Status,
+    sizes: &mut Sizes,
+) -> Result<bool, ProcessError> {
     let mut any = false;
     loop {
         match done.try_recv() {
-            Ok(FromCommitter::Done { epoch, offsets, .. }) => {
+            Ok(FromCommitter::Done { epoch, offsets, full, state_bytes, .. }) => {
                 status.committed_epoch = epoch;
+                sizes.saved(full, state_bytes as usize);
                 if let Err(error) = source.publish(&offsets) {
                     tracing::warn!(%error, "could not publish consumer offsets (only lag reporting is affected)");
                 }

@@ -65,7 +65,7 @@ use std::time::Duration;
 
 mod store;
 
-pub use store::{Added, Closed, Key, StoreDelta, StoreDeltaRef, WindowStore};
+pub use store::{Added, Closed, Key, StoreChanges, StoreDelta, StoreImage, WindowStore};
 
 /// The most windows one event may belong to (`size / slide`).
 pub const MAX_WINDOWS_PER_EVENT: i64 = 1_000;
@@ -248,7 +248,7 @@ fn classify_at(end: i64, watermark: Option<i64>, lateness: i64) -> Lateness {
 }
 
 /// What a window keeps per key: events in, one output when it closes.
-pub trait Accumulator: Default + Clone + Serialize + DeserializeOwned {
+pub trait Accumulator: Default + Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
     type Input: ?Sized;
     type Output;
     fn add(&mut self, input: &Self::Input);

@@ -18,11 +18,13 @@
 
 use crate::analytics::kpi::{Kpi, KpiInput, KpiOutput};
 use crate::model::{Timestamp, Transaction, UserKey, Vocabulary, topic};
-use crate::stream::operator::{Operator, OperatorError, load, save};
+use crate::stream::operator::{Operator, OperatorError, SETTLE_BUDGET, Snapshot, load, snapshot};
 use crate::stream::outputs::{LateEventRow, Outputs, WindowRow, event_date};
-use crate::stream::window::{Added, Closed, Key, StoreDelta, StoreDeltaRef, WindowError, WindowSpec, WindowStore};
+use crate::stream::window::{
+    Added, Closed, Key, StoreChanges, StoreDelta, StoreImage, WindowError, WindowSpec, WindowStore,
+};
 use serde::{Deserialize, Serialize};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::time::Duration;
 
 /// One scored transaction, as the windows need it.
@@ -52,17 +54,29 @@ struct Stores {
 
 /// What changed in every window family in one epoch.
 #[derive(Serialize)]
-struct StoresDeltaRef<'a> {
-    kpi_1m: StoreDeltaRef<'a, (), Kpi>,
-    kpi_1m_sliding: StoreDeltaRef<'a, (), Kpi>,
-    platform_1h: StoreDeltaRef<'a, (), Kpi>,
-    merchant_15m: StoreDeltaRef<'a, Merchant, Kpi>,
-    customer_1h: StoreDeltaRef<'a, UserKey, Kpi>,
-    country_30m: StoreDeltaRef<'a, String, Kpi>,
-    merchant_payment_country_10m: StoreDeltaRef<'a, MerchantPaymentCountry, Kpi>,
+struct StoresChanges {
+    kpi_1m: StoreChanges<(), Kpi>,
+    kpi_1m_sliding: StoreChanges<(), Kpi>,
+    platform_1h: StoreChanges<(), Kpi>,
+    merchant_15m: StoreChanges<Merchant, Kpi>,
+    customer_1h: StoreChanges<UserKey, Kpi>,
+    country_30m: StoreChanges<String, Kpi>,
+    merchant_payment_country_10m: StoreChanges<MerchantPaymentCountry, Kpi>,
 }
 
-/// [`StoresDeltaRef`] read back.
+/// Every window family whole, as of an epoch's end.
+#[derive(Serialize)]
+struct StoresImage {
+    kpi_1m: StoreImage<(), Kpi>,
+    kpi_1m_sliding: StoreImage<(), Kpi>,
+    platform_1h: StoreImage<(), Kpi>,
+    merchant_15m: StoreImage<Merchant, Kpi>,
+    customer_1h: StoreImage<UserKey, Kpi>,
+    country_30m: StoreImage<String, Kpi>,
+    merchant_payment_country_10m: StoreImage<MerchantPaymentCountry, Kpi>,
+}
+
+/// [`StoresChanges`] read back.
 #[derive(Deserialize)]
 struct StoresDelta {
     kpi_1m: StoreDelta<(), Kpi>,
@@ -75,8 +89,8 @@ struct StoresDelta {
 }
 
 impl Stores {
-    fn delta(&self) -> StoresDeltaRef<'_> {
-        StoresDeltaRef {
+    fn delta(&mut self) -> StoresChanges {
+        StoresChanges {
             kpi_1m: self.kpi_1m.delta(),
             kpi_1m_sliding: self.kpi_1m_sliding.delta(),
             platform_1h: self.platform_1h.delta(),
@@ -87,14 +101,26 @@ impl Stores {
         }
     }
 
-    fn saved(&mut self) {
-        self.kpi_1m.saved();
-        self.kpi_1m_sliding.saved();
-        self.platform_1h.saved();
-        self.merchant_15m.saved();
-        self.customer_1h.saved();
-        self.country_30m.saved();
-        self.merchant_payment_country_10m.saved();
+    fn whole(&mut self) -> StoresImage {
+        StoresImage {
+            kpi_1m: self.kpi_1m.whole(),
+            kpi_1m_sliding: self.kpi_1m_sliding.whole(),
+            platform_1h: self.platform_1h.whole(),
+            merchant_15m: self.merchant_15m.whole(),
+            customer_1h: self.customer_1h.whole(),
+            country_30m: self.country_30m.whole(),
+            merchant_payment_country_10m: self.merchant_payment_country_10m.whole(),
+        }
+    }
+
+    fn settle(&mut self, budget: usize) {
+        self.kpi_1m.settle(budget);
+        self.kpi_1m_sliding.settle(budget);
+        self.platform_1h.settle(budget);
+        self.merchant_15m.settle(budget);
+        self.customer_1h.settle(budget);
+        self.country_30m.settle(budget);
+        self.merchant_payment_country_10m.settle(budget);
     }
 
     fn apply(&mut self, d: StoresDelta) -> Result<(), WindowError> {
@@ -347,13 +373,14 @@ impl Operator for Aggregate {
         more
     }
 
-    fn checkpoint(&mut self, full: bool, out: &mut dyn Write) -> Result<(), OperatorError> {
-        let saved = if full {
-            save(self.name(), &(&self.stores, self.late_events), out)
-        } else {
-            save(self.name(), &(self.stores.delta(), self.late_events), out)
-        };
-        self.stores.saved();
-        saved
+    fn checkpoint(&mut self, full: bool) -> Snapshot {
+        match full {
+            true => snapshot(self.name(), (self.stores.whole(), self.late_events)),
+            false => snapshot(self.name(), (self.stores.delta(), self.late_events)),
+        }
+    }
+
+    fn settle(&mut self) {
+        self.stores.settle(SETTLE_BUDGET);
     }
 }

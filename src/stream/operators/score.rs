@@ -15,9 +15,9 @@ use crate::analytics::kpi::KpiInput;
 use crate::fraud::{self, FraudConfig, FraudDelta, FraudState, Score};
 use crate::model::{Timestamp, Transaction, Vocabulary, topic};
 use crate::stream::changelog::Image;
-use crate::stream::operator::{Operator, OperatorError, load, save};
+use crate::stream::operator::{Operator, OperatorError, SETTLE_BUDGET, Snapshot, load, snapshot};
 use crate::stream::outputs::{AlertRow, Outputs, SilverTransaction, event_date};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::sync::Arc;
 
 pub struct ScoreOp {
@@ -214,20 +214,26 @@ impl Operator for ScoreOp {
         false
     }
 
-    fn checkpoint(&mut self, full: bool, out: &mut dyn Write) -> Result<(), OperatorError> {
+    fn checkpoint(&mut self, full: bool) -> Snapshot {
         if let Some(config) = self.pending.take() {
             self.rules_version = config.version();
             self.config = config;
         }
-        let (config, alerts, expired) = (&*self.config, self.alerts, self.expired_through);
-        let saved = if full {
-            save(self.name(), &(config, &self.states, alerts, expired), out)
-        } else {
-            let deltas: Vec<_> = self.states.iter().map(FraudState::delta).collect();
-            save(self.name(), &(config, deltas, alerts, expired), out)
-        };
-        self.states.iter_mut().for_each(FraudState::saved);
-        saved
+        let (config, alerts, expired) = ((*self.config).clone(), self.alerts, self.expired_through);
+        match full {
+            true => {
+                let states: Vec<_> = self.states.iter_mut().map(FraudState::whole).collect();
+                snapshot(self.name(), (config, states, alerts, expired))
+            }
+            false => {
+                let deltas: Vec<_> = self.states.iter_mut().map(FraudState::delta).collect();
+                snapshot(self.name(), (config, deltas, alerts, expired))
+            }
+        }
+    }
+
+    fn settle(&mut self) {
+        self.states.iter_mut().for_each(|s| s.settle(SETTLE_BUDGET));
     }
 }
 

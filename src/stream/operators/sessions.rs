@@ -8,12 +8,13 @@
 use crate::analytics::sessions::{
     Click, Funnel, FunnelOutput, Observed, SessionConfig, SessionError, Sessionizer, SessionizerDelta,
 };
-use crate::model::{ClickEvent, StateMap, Timestamp, UserKey};
-use crate::stream::changelog::{Changes, MapDelta};
-use crate::stream::operator::{Operator, OperatorError, load, save};
+use crate::model::{ClickEvent, Timestamp, UserKey};
+use crate::stream::changelog::MapDelta;
+use crate::stream::layered::Layered;
+use crate::stream::operator::{Operator, OperatorError, SETTLE_BUDGET, Snapshot, load, snapshot};
 use crate::stream::outputs::{FunnelRow, LateEventRow, Outputs, SessionRow, event_date};
 use crate::stream::window::{StoreDelta, WindowError, WindowSpec, WindowStore};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::time::Duration;
 
 /// Changes of the users map in one epoch.
@@ -35,9 +36,7 @@ pub struct Sessions {
     funnel: WindowStore<String, Funnel>,
     /// User ids by their hash, for session rows (the sessionizer keeps hashes only), with the
     /// time of the user's last click (microseconds) so that the map can be pruned.
-    users: StateMap<u64, (UserKey, i64)>,
-    /// Users written or forgotten since the last checkpoint.
-    users_changed: Changes<u64>,
+    users: Layered<u64, (UserKey, i64)>,
     gap: i64,
     watermark: Option<Timestamp>,
     /// The watermark of the last pruning of `users` (microseconds): a walk over every user,
@@ -50,8 +49,7 @@ impl Sessions {
         Ok(Sessions {
             sessionizer: Sessionizer::new(config)?,
             funnel: WindowStore::new(WindowSpec::tumbling(Duration::from_secs(600))?, allowed_lateness)?,
-            users: StateMap::default(),
-            users_changed: Changes::default(),
+            users: Layered::default(),
             gap: crate::stream::time::duration_micros(config.gap),
             watermark: None,
             pruned_at: None,
@@ -66,9 +64,8 @@ impl Sessions {
     pub fn add(&mut self, c: &ClickEvent, partition: u32, offset: u64, wm: Option<Timestamp>, out: &mut Outputs) {
         let user = super::user_hash(&c.user_id);
         let ts = c.event_timestamp.micros();
-        let entry = self.users.entry(user).or_insert_with(|| (UserKey::of(&c.user_id), ts));
+        let entry = self.users.get_or_insert_with(&user, || (UserKey::of(&c.user_id), ts));
         entry.1 = entry.1.max(ts);
-        self.users_changed.touch(&user);
         let click = Click {
             session_id: &c.session_id,
             user,
@@ -114,7 +111,7 @@ impl Operator for Sessions {
                 load(self.name(), image)?;
             self.sessionizer.apply(sessions);
             self.funnel.apply(funnel).map_err(|e| OperatorError::new(self.name(), e))?;
-            users.apply_to(&mut self.users);
+            self.users.apply(users);
             self.watermark = watermark;
         }
         Ok(())
@@ -164,7 +161,7 @@ impl Operator for Sessions {
         more_sessions || more_funnels
     }
 
-    fn checkpoint(&mut self, full: bool, out: &mut dyn Write) -> Result<(), OperatorError> {
+    fn checkpoint(&mut self, full: bool) -> Snapshot {
         // Forget users whose sessions all closed long ago: their sessions' rows are out, and an
         // open session's last click is younger than the gap. A user is kept up to a gap longer
         // than the horizon says, as the walk runs once per gap of event time.
@@ -173,25 +170,26 @@ impl Operator for Sessions {
         {
             self.pruned_at = Some(wm);
             let horizon = wm.saturating_sub(self.gap.saturating_mul(4));
-            let changed = &mut self.users_changed;
-            self.users.retain(|user, (_, last)| {
-                let keep = *last >= horizon;
-                if !keep {
-                    changed.touch(user);
-                }
-                keep
-            });
+            let old: Vec<u64> = self.users.iter().filter(|(_, (_, last))| *last < horizon).map(|(u, _)| *u).collect();
+            for user in old {
+                self.users.remove(&user);
+            }
         }
-        let saved = if full {
-            save(self.name(), &(&self.sessionizer, &self.funnel, &self.users, self.watermark), out)
-        } else {
-            let users = self.users_changed.of(&self.users);
-            save(self.name(), &(self.sessionizer.delta(), self.funnel.delta(), users, self.watermark), out)
-        };
-        self.sessionizer.saved();
-        self.funnel.saved();
-        self.users_changed.clear();
-        saved
+        let watermark = self.watermark;
+        match full {
+            true => {
+                snapshot(self.name(), (self.sessionizer.whole(), self.funnel.whole(), self.users.whole(), watermark))
+            }
+            false => {
+                snapshot(self.name(), (self.sessionizer.delta(), self.funnel.delta(), self.users.delta(), watermark))
+            }
+        }
+    }
+
+    fn settle(&mut self) {
+        self.sessionizer.settle(SETTLE_BUDGET);
+        self.funnel.settle(SETTLE_BUDGET);
+        self.users.settle(SETTLE_BUDGET);
     }
 }
 
@@ -227,7 +225,7 @@ mod tests {
     fn close_and_checkpoint(s: &mut Sessions, wm_minutes: i64) -> Vec<SessionRow> {
         let mut out = Outputs::default();
         while s.watermark(Timestamp::from_micros(wm_minutes * MINUTE), 16, &mut out) {}
-        s.checkpoint(false, &mut Vec::new()).unwrap();
+        s.checkpoint(false)(&mut Vec::new()).unwrap();
         out.sessions
     }
 

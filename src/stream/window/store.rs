@@ -15,8 +15,9 @@
 //!   with this event's pane in it.
 
 use super::{Accumulator, Assigned, Geometry, Lateness, Window, WindowError, WindowSpec, classify_at};
-use crate::model::{StateMap, Timestamp};
-use crate::stream::changelog::{Changes, DeltaOf, MapDelta};
+use crate::model::Timestamp;
+use crate::stream::changelog::MapDelta;
+use crate::stream::layered::{Delta, Layered, Whole};
 use crate::stream::time::duration_micros;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -25,11 +26,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
 use std::time::Duration;
 
-/// What a store's keys must be: ordered (the closing order), hashable (the change record of
-/// incremental checkpoints) and serde.
-pub trait Key: Ord + Hash + Clone + Serialize + DeserializeOwned {}
+/// What a store's keys must be: ordered (the closing order), hashable (the layered state of
+/// incremental checkpoints), serde, and shareable with the checkpoint encoder.
+pub trait Key: Ord + Hash + Clone + Serialize + DeserializeOwned + Send + Sync + 'static {}
 
-impl<K: Ord + Hash + Clone + Serialize + DeserializeOwned> Key for K {}
+impl<K: Ord + Hash + Clone + Serialize + DeserializeOwned + Send + Sync + 'static> Key for K {}
 
 /// What [`WindowStore::add`] did with an event.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -93,7 +94,7 @@ type FrozenMap<K, A> = BTreeMap<(i64, K), A>;
 /// Per event: one hash lookup of the key and a scan of its few panes from the newest;
 /// the key is cloned only when it is new or opens an earlier pane. Serialize it into the
 /// checkpoint; restoring gives a store that behaves identically (W-10).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WindowStore<K, A> {
     spec: WindowSpec,
     geometry: Geometry,
@@ -101,14 +102,25 @@ pub struct WindowStore<K, A> {
     lateness: i64,
     /// The highest watermark seen, in microseconds.
     watermark: Option<i64>,
-    /// Each key's state: a hash lookup per event (an ordered map compared strings at every level).
-    keys: StateMap<K, KeyState<A>>,
+    /// Each key's state: a hash lookup per event (an ordered map compared strings at every level),
+    /// layered so that a checkpoint is cut in constant time ([`crate::stream::layered`]).
+    keys: Layered<K, KeyState<A>>,
     /// (end of the key's next window, key), one per key in `keys`.
     due: BTreeSet<(i64, K)>,
     /// Final windows of keys an event touched before `advance` emitted them (freeze first).
     frozen: FrozenMap<K, A>,
-    /// Keys written since the last checkpoint.
-    changes: Changes<K>,
+}
+
+impl<K: Key + std::fmt::Debug, A: std::fmt::Debug> std::fmt::Debug for WindowStore<K, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WindowStore")
+            .field("spec", &self.spec)
+            .field("allowed_lateness", &self.allowed_lateness)
+            .field("watermark", &self.watermark)
+            .field("keys", &self.keys)
+            .field("frozen", &self.frozen)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<K: Key, A: Accumulator> WindowStore<K, A> {
@@ -120,10 +132,9 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
             allowed_lateness,
             lateness: duration_micros(allowed_lateness),
             watermark: None,
-            keys: StateMap::default(),
+            keys: Layered::default(),
             due: BTreeSet::new(),
             frozen: BTreeMap::new(),
-            changes: Changes::default(),
         })
     }
 
@@ -142,7 +153,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
 
     /// Accumulators held: one per key and live pane, plus final windows awaiting `advance`.
     pub fn len(&self) -> usize {
-        self.keys.values().map(|k| k.panes.len()).sum::<usize>() + self.frozen.len()
+        self.keys.iter().map(|(_, k)| k.panes.len()).sum::<usize>() + self.frozen.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -187,7 +198,6 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
             }
         }
         let Some(first) = first else { return added };
-        self.changes.touch(key);
         self.count(key, pane, first, input);
         added
     }
@@ -256,7 +266,6 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
     fn freeze(&mut self, end: i64, key: &K) -> Option<(i64, A)> {
         let Geometry { size, slide } = self.geometry;
         let start = end - size;
-        self.changes.touch(key);
         let Some(state) = self.keys.get_mut(key) else {
             debug_assert!(false, "W-9 an index entry without state");
             return None;
@@ -327,7 +336,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
         for _ in 0..max {
             let Some((start, key, acc)) = self.next_final() else {
                 debug_assert!(
-                    self.keys.values().all(|k| !self.is_final(k.panes[0].start + size)),
+                    self.keys.iter().all(|(_, k)| !self.is_final(k.panes[0].start + size)),
                     "W-11 state held for a final window"
                 );
                 return false;
@@ -359,15 +368,29 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
 }
 
 impl<K: Key, A: Accumulator> WindowStore<K, A> {
-    /// What changed since the last checkpoint: the watermark, the keys written (C-1 of
-    /// [`crate::stream::changelog`]) and the frozen windows.
-    pub fn delta(&self) -> StoreDeltaRef<'_, K, A> {
-        StoreDeltaRef { watermark: self.watermark, keys: self.changes.of(&self.keys), frozen: &self.frozen }
+    /// Ends the epoch: what changed since the last checkpoint, the watermark, the keys written
+    /// (C-1 of [`crate::stream::changelog`]) and the frozen windows. Cut in constant time but
+    /// for the frozen windows (few: `advance` emits them), to be written off the processing
+    /// thread.
+    pub fn delta(&mut self) -> StoreChanges<K, A> {
+        StoreChanges { watermark: self.watermark, keys: self.keys.delta(), frozen: self.frozen.clone() }
     }
 
-    /// The store (whole or [`delta`](Self::delta)) is saved: record changes afresh.
-    pub fn saved(&mut self) {
-        self.changes.clear();
+    /// Ends the epoch: the whole store, cut as [`delta`](Self::delta) is.
+    pub fn whole(&mut self) -> StoreImage<K, A> {
+        StoreImage {
+            spec: self.spec.clone(),
+            allowed_lateness: self.allowed_lateness,
+            watermark: self.watermark,
+            keys: self.keys.whole(),
+            frozen: self.frozen.clone(),
+        }
+    }
+
+    /// Merges key state no checkpoint holds any more, at most `budget` keys (L-4 of
+    /// [`crate::stream::layered`]).
+    pub fn settle(&mut self, budget: usize) {
+        self.keys.settle(budget);
     }
 
     /// Applies a [`delta`](Self::delta) to the store saved the epoch before, checking each key's
@@ -377,19 +400,21 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
         let size = self.geometry.size;
         let MapDelta(set, removed) = delta.keys;
         for key in removed {
-            if let Some(old) = self.keys.remove(&key) {
-                self.due.remove(&(old.next + size, key));
+            if let Some(next) = self.keys.get(&key).map(|old| old.next) {
+                self.keys.remove(&key);
+                self.due.remove(&(next + size, key));
             }
         }
         for (key, state) in set {
             check_key(self.geometry, &state)?;
-            let due = (state.next + size, key.clone());
-            if let Some(old) = self.keys.insert(key.clone(), state) {
-                self.due.remove(&(old.next + size, key));
+            if let Some(next) = self.keys.get(&key).map(|old| old.next) {
+                self.due.remove(&(next + size, key.clone()));
             }
-            self.due.insert(due);
+            self.due.insert((state.next + size, key.clone()));
+            self.keys.insert(key, state);
         }
         self.frozen = frozen_map(self.geometry, delta.frozen)?;
+        self.keys.forget_changes(); // restored: nothing changed since that epoch
         Ok(())
     }
 }
@@ -397,14 +422,28 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
 /// The changes of a store in one epoch (see [`WindowStore::delta`]).
 #[derive(Serialize)]
 #[serde(bound = "K: Key, A: Serialize")]
-pub struct StoreDeltaRef<'a, K, A> {
+pub struct StoreChanges<K, A> {
     watermark: Option<i64>,
-    keys: DeltaOf<'a, K, KeyState<A>, StateMap<K, KeyState<A>>>,
+    keys: Delta<K, KeyState<A>>,
     #[serde(serialize_with = "as_frozen_seq")]
-    frozen: &'a FrozenMap<K, A>,
+    frozen: FrozenMap<K, A>,
 }
 
-/// [`StoreDeltaRef`] read back.
+/// A whole store as of an epoch's end (see [`WindowStore::whole`]); serializes as the store does.
+#[derive(Serialize)]
+#[serde(bound = "K: Key, A: Serialize")]
+pub struct StoreImage<K, A> {
+    spec: WindowSpec,
+    #[serde(with = "crate::config::duration")]
+    allowed_lateness: Duration,
+    watermark: Option<i64>,
+    #[serde(serialize_with = "whole_as_sorted_pairs")]
+    keys: Whole<K, KeyState<A>>,
+    #[serde(serialize_with = "as_frozen_seq")]
+    frozen: FrozenMap<K, A>,
+}
+
+/// [`StoreChanges`] read back.
 #[derive(Deserialize)]
 #[serde(bound = "K: Key, A: Accumulator")]
 pub struct StoreDelta<K, A> {
@@ -444,10 +483,7 @@ fn frozen_map<K: Ord, A>(geometry: Geometry, frozen: Vec<Frozen<K, A>>) -> Resul
 }
 
 /// Frozen windows as a sequence of [`Frozen`], in order.
-fn as_frozen_seq<S: Serializer, K: Serialize, A: Serialize>(
-    frozen: &&FrozenMap<K, A>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
+fn as_frozen_seq<S: Serializer, K: Serialize, A: Serialize>(frozen: &FrozenMap<K, A>, s: S) -> Result<S::Ok, S::Error> {
     #[derive(Serialize)]
     struct FrozenRef<'a, K, A> {
         start: i64,
@@ -464,26 +500,34 @@ fn window(start: i64, size: i64) -> Window {
 /// The serialized form: settings, watermark, each key's state, frozen windows. The closing
 /// index is rebuilt on load.
 #[derive(Serialize)]
-#[serde(bound = "K: Ord + Serialize, A: Serialize")]
+#[serde(bound = "K: Ord + Hash + Serialize, A: Serialize")]
 struct SnapshotRef<'a, K, A> {
     spec: &'a WindowSpec,
     #[serde(with = "crate::config::duration")]
     allowed_lateness: Duration,
     watermark: Option<i64>,
     #[serde(serialize_with = "as_sorted_pairs")]
-    keys: &'a StateMap<K, KeyState<A>>,
+    keys: &'a Layered<K, KeyState<A>>,
     #[serde(serialize_with = "as_frozen_seq")]
     frozen: &'a FrozenMap<K, A>,
 }
 
 /// Key order, so that equal stores give equal bytes.
-fn as_sorted_pairs<S: Serializer, K: Ord + Serialize, V: Serialize>(
-    map: &&StateMap<K, V>,
+fn as_sorted_pairs<S: Serializer, K: Ord + Hash + Serialize, V: Serialize>(
+    map: &&Layered<K, V>,
     s: S,
 ) -> Result<S::Ok, S::Error> {
     let mut pairs: Vec<_> = map.iter().collect();
     pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
     s.collect_seq(pairs)
+}
+
+/// [`as_sorted_pairs`] of a cut.
+fn whole_as_sorted_pairs<S: Serializer, K: Ord + Hash + Serialize, V: Serialize>(
+    map: &Whole<K, V>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(map.sorted())
 }
 
 #[derive(Deserialize)]
@@ -497,7 +541,7 @@ struct Snapshot<K, A> {
     frozen: Vec<Frozen<K, A>>,
 }
 
-impl<K: Ord + Serialize, A: Serialize> Serialize for WindowStore<K, A> {
+impl<K: Ord + Hash + Serialize, A: Serialize> Serialize for WindowStore<K, A> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (spec, allowed_lateness, watermark) = (&self.spec, self.allowed_lateness, self.watermark);
         SnapshotRef { spec, allowed_lateness, watermark, keys: &self.keys, frozen: &self.frozen }.serialize(s)
@@ -513,11 +557,12 @@ impl<'de, K: Key, A: Accumulator> Deserialize<'de> for WindowStore<K, A> {
         for (key, state) in snap.keys {
             check_key(geometry, &state).map_err(serde::de::Error::custom)?;
             store.due.insert((state.next + size, key.clone()));
-            if store.keys.insert(key, state).is_some() {
+            if !store.keys.insert(key, state) {
                 return Err(serde::de::Error::custom(WindowError::State("a key appears twice".into())));
             }
         }
         store.frozen = frozen_map(geometry, snap.frozen).map_err(serde::de::Error::custom)?;
+        store.keys.forget_changes(); // restored: nothing changed since that epoch
         Ok(store)
     }
 }

@@ -258,11 +258,11 @@ fn run(spec: &WindowSpec, lateness: u64, ops: &[Op], round_trips: bool) -> Resul
             }
             Op::RoundTrip if round_trips => {
                 let image = match images.is_empty() {
-                    true => rmp_serde::to_vec(&store).unwrap(),
+                    true => rmp_serde::to_vec(&store.whole()).unwrap(),
                     false => rmp_serde::to_vec(&store.delta()).unwrap(),
                 };
                 images.push(image);
-                store.saved();
+                store.settle(2); // merges some of what the image let go of
                 let mut restored: WindowStore<u8, Sum> = rmp_serde::from_slice(&images[0]).unwrap();
                 for bytes in &images[1..] {
                     restored.apply(rmp_serde::from_slice(bytes).unwrap()).unwrap();
