@@ -19,6 +19,7 @@
 pub mod changelog;
 pub mod checkpoint;
 pub mod committer;
+pub mod handover;
 pub mod layered;
 pub mod memory_tables;
 pub mod operator;

@@ -36,8 +36,10 @@ pub fn snapshot<T: serde::Serialize + Send + 'static>(operator: &'static str, im
     Box::new(move |out| save(operator, &image, out))
 }
 
-/// Entries per layered map that one [`Operator::settle`] merges at most: about a millisecond.
-pub const SETTLE_BUDGET: usize = 8192;
+/// The least number of entries per layered map that one [`Operator::settle`] may merge; the
+/// runtime allows more after a large batch (twice its events: each event adds at most one entry
+/// to a map's live layer, so merging keeps up, and its cost stays in proportion to the batch).
+pub const SETTLE_MIN: usize = 256;
 
 /// An error from an operator: its state could not be saved or restored.
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +82,9 @@ pub trait Operator {
         Box::new(|_| Ok(()))
     }
 
-    /// Between batches: merges layered state that snapshots let go of, a bounded amount.
-    fn settle(&mut self) {}
+    /// Between batches: merges layered state that snapshots let go of, at most `budget` entries
+    /// per map.
+    fn settle(&mut self, _budget: usize) {}
 
     /// Epoch `epoch` is durable everywhere.
     fn commit(&mut self, _epoch: u64) {}

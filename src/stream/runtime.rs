@@ -9,7 +9,8 @@
 //! constant time (layered state, [`super::layered`]), a checkpoint encoder thread writes the
 //! snapshots into the checkpoint's draft file (into the page cache; the committer fsyncs it),
 //! and the source positions go to the committer behind the epoch's outputs, with the encoding
-//! to wait for. Between batches the operators settle: layers the encoder let go of merge into
+//! to wait for. Rows and epochs wait in a queue bounded by rows ([`super::handover`]) while the
+//! committer is busy, so that a commit or an fsync does not stop processing. Between batches the operators settle: layers the encoder let go of merge into
 //! their base, a bounded amount per turn.
 //!
 //! On start it restores the newest checkpoint chain (a full checkpoint and the deltas after it,
@@ -33,7 +34,8 @@
 
 use super::checkpoint::{CheckpointError, CheckpointStore, Stored};
 use super::committer::{CommitError, Committer, Encoding, FromCommitter, Tables, ToCommitter};
-use super::operator::{Operator, OperatorError, Snapshot};
+use super::handover::{Gone, Handover, MAX_QUEUED_ROWS};
+use super::operator::{Operator, OperatorError, SETTLE_MIN, Snapshot};
 use super::operators::aggregate::{Aggregate, Scored};
 use super::operators::decode::{Decode, Decoded};
 use super::operators::score::ScoreOp;
@@ -50,7 +52,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
 use std::time::{Duration, Instant};
 
 /// `[stream]` settings.
@@ -374,21 +376,24 @@ impl Processor {
             .name("committer".into())
             .spawn(move || committer.run(to_rx, done_tx))
             .map_err(|_| ProcessError::CommitterGone)?;
-        let result = self.process(&to_tx, &done_rx, &mut options);
-        drop(to_tx);
+        let mut to = Handover::new(to_tx, MAX_QUEUED_ROWS);
+        let result = self.process(&mut to, &done_rx, &mut options);
+        let flushed = to.flush();
+        drop(to);
         let _ = handle.join();
         // Epochs the committer finished after the loop ended.
         let mut status = self.status(Vec::new());
         // The committer's own failure explains a hang-up better than the hang-up does.
         drain(&done_rx, &mut self.source, &mut status, &mut self.sizes)?;
         result?;
+        flushed?;
         (options.on_status)(&status);
         Ok(status)
     }
 
     fn process(
         &mut self,
-        to: &SyncSender<ToCommitter<ProcessorState>>,
+        to: &mut Handover<ProcessorState>,
         done: &Receiver<FromCommitter>,
         options: &mut RunOptions,
     ) -> Result<(), ProcessError> {
@@ -431,6 +436,7 @@ impl Processor {
                 turn = Instant::now(); // waiting for records is not a stall
             }
             let wm = self.watermarks.current();
+            let settle = SETTLE_MIN + 2 * inputs.len();
             for input in inputs.drain(..) {
                 self.one(&input, now, wm, &mut out, &mut latency);
             }
@@ -443,7 +449,7 @@ impl Processor {
                 self.advance(new, &mut out, to)?;
             }
             for operator in [&mut self.score as &mut dyn Operator, &mut self.aggregate, &mut self.sessions] {
-                operator.settle();
+                operator.settle(settle);
             }
             let closed = Instant::now();
             self.watermarks.ahead(&mut ahead);
@@ -454,9 +460,9 @@ impl Processor {
             if !out.is_empty() && (epoch_ends || out.rows() >= SEND_ROWS || last_send.elapsed() >= SEND_EVERY) {
                 last_send = Instant::now();
                 let next = out.sized_like();
-                to.send(ToCommitter::Rows(Box::new(std::mem::replace(&mut out, next))))
-                    .map_err(|_| ProcessError::CommitterGone)?;
+                to.send(ToCommitter::Rows(Box::new(std::mem::replace(&mut out, next))))?;
             }
+            to.pump()?;
             let sent = Instant::now();
             if epoch_ends {
                 self.end_epoch(to, false)?;
@@ -545,7 +551,7 @@ impl Processor {
         &mut self,
         wm: Timestamp,
         out: &mut Outputs,
-        to: &SyncSender<ToCommitter<ProcessorState>>,
+        to: &mut Handover<ProcessorState>,
     ) -> Result<(), ProcessError> {
         loop {
             let before = out.windows.len() + out.sessions.len() + out.funnels.len();
@@ -564,11 +570,7 @@ impl Processor {
     }
 
     /// The log is drained and that is the end of the stream: close everything that holds data.
-    fn end_of_stream(
-        &mut self,
-        out: &mut Outputs,
-        to: &SyncSender<ToCommitter<ProcessorState>>,
-    ) -> Result<(), ProcessError> {
+    fn end_of_stream(&mut self, out: &mut Outputs, to: &mut Handover<ProcessorState>) -> Result<(), ProcessError> {
         let Some(max) = self.state.max_event_time else { return Ok(()) };
         let longest = duration_micros(Duration::from_secs(3600)).max(duration_micros(self.config.session_gap));
         let lateness = duration_micros(self.config.watermark.allowed_lateness);
@@ -580,12 +582,11 @@ impl Processor {
     /// The operators cut snapshots of their state, which an encoder thread writes into the
     /// checkpoint's file while processing goes on; the committer waits for it after the epoch's
     /// rows.
-    fn end_epoch(&mut self, to: &SyncSender<ToCommitter<ProcessorState>>, full: bool) -> Result<(), ProcessError> {
+    fn end_epoch(&mut self, to: &mut Handover<ProcessorState>, full: bool) -> Result<(), ProcessError> {
         self.epoch += 1;
         let full = full || self.sizes.next_is_full();
         self.sizes.full_in_flight |= full;
         let started = Instant::now();
-        let mut draft = self.store.draft(Stored { epoch: self.epoch, delta: !full })?;
         let snapshots: Vec<(&'static str, Snapshot)> =
             [&mut self.score as &mut dyn Operator, &mut self.aggregate, &mut self.sessions]
                 .into_iter()
@@ -606,11 +607,13 @@ impl Processor {
             max_event_time = ?self.state.max_event_time.map(Timestamp::from_micros),
             "checkpoint cut"
         );
-        let epoch = self.epoch;
+        let (epoch, store) = (self.epoch, self.store.clone());
         let encoder = std::thread::Builder::new()
             .name("checkpoint-encoder".into())
             .spawn(move || {
                 let started = Instant::now();
+                // Opened here: creating a file can wait on the file system's journal.
+                let mut draft = store.draft(Stored { epoch, delta: !full })?;
                 for (name, snapshot) in snapshots {
                     let start = draft.position();
                     if let Err(error) = snapshot(&mut draft) {
@@ -652,6 +655,12 @@ impl Processor {
     /// Totals so far (restored from the checkpoint, then counting).
     pub fn counters(&self) -> &Counters {
         &self.state.counters
+    }
+}
+
+impl From<Gone> for ProcessError {
+    fn from(_: Gone) -> Self {
+        ProcessError::CommitterGone
     }
 }
 

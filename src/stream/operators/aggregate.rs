@@ -18,7 +18,7 @@
 
 use crate::analytics::kpi::{Kpi, KpiInput, KpiOutput};
 use crate::model::{Timestamp, Transaction, UserKey, Vocabulary, topic};
-use crate::stream::operator::{Operator, OperatorError, SETTLE_BUDGET, Snapshot, load, snapshot};
+use crate::stream::operator::{Operator, OperatorError, Snapshot, load, snapshot};
 use crate::stream::outputs::{LateEventRow, Outputs, WindowRow, event_date};
 use crate::stream::window::{
     Added, Closed, Key, StoreChanges, StoreDelta, StoreImage, WindowError, WindowSpec, WindowStore,
@@ -380,7 +380,7 @@ impl Operator for Aggregate {
         }
     }
 
-    fn settle(&mut self) {
-        self.stores.settle(SETTLE_BUDGET);
+    fn settle(&mut self, budget: usize) {
+        self.stores.settle(budget);
     }
 }

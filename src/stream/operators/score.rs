@@ -15,7 +15,7 @@ use crate::analytics::kpi::KpiInput;
 use crate::fraud::{self, FraudConfig, FraudDelta, FraudState, Score};
 use crate::model::{Timestamp, Transaction, Vocabulary, topic};
 use crate::stream::changelog::Image;
-use crate::stream::operator::{Operator, OperatorError, SETTLE_BUDGET, Snapshot, load, snapshot};
+use crate::stream::operator::{Operator, OperatorError, Snapshot, load, snapshot};
 use crate::stream::outputs::{AlertRow, Outputs, SilverTransaction, event_date};
 use std::io::Read;
 use std::sync::Arc;
@@ -232,8 +232,8 @@ impl Operator for ScoreOp {
         }
     }
 
-    fn settle(&mut self) {
-        self.states.iter_mut().for_each(|s| s.settle(SETTLE_BUDGET));
+    fn settle(&mut self, budget: usize) {
+        self.states.iter_mut().for_each(|s| s.settle(budget));
     }
 }
 

@@ -11,7 +11,7 @@ use crate::analytics::sessions::{
 use crate::model::{ClickEvent, Timestamp, UserKey};
 use crate::stream::changelog::MapDelta;
 use crate::stream::layered::Layered;
-use crate::stream::operator::{Operator, OperatorError, SETTLE_BUDGET, Snapshot, load, snapshot};
+use crate::stream::operator::{Operator, OperatorError, Snapshot, load, snapshot};
 use crate::stream::outputs::{FunnelRow, LateEventRow, Outputs, SessionRow, event_date};
 use crate::stream::window::{StoreDelta, WindowError, WindowSpec, WindowStore};
 use std::io::Read;
@@ -186,10 +186,10 @@ impl Operator for Sessions {
         }
     }
 
-    fn settle(&mut self) {
-        self.sessionizer.settle(SETTLE_BUDGET);
-        self.funnel.settle(SETTLE_BUDGET);
-        self.users.settle(SETTLE_BUDGET);
+    fn settle(&mut self, budget: usize) {
+        self.sessionizer.settle(budget);
+        self.funnel.settle(budget);
+        self.users.settle(budget);
     }
 }
 
