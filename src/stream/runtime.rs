@@ -587,10 +587,18 @@ impl Processor {
         let full = full || self.sizes.next_is_full();
         self.sizes.full_in_flight |= full;
         let started = Instant::now();
+        // Microseconds each operator took to cut its snapshot, for the log.
+        let mut cut_us = [0u64; 3];
         let snapshots: Vec<(&'static str, Snapshot)> =
             [&mut self.score as &mut dyn Operator, &mut self.aggregate, &mut self.sessions]
                 .into_iter()
-                .map(|operator| (operator.name(), operator.checkpoint(full)))
+                .zip(&mut cut_us)
+                .map(|(operator, us)| {
+                    let started = Instant::now();
+                    let snapshot = operator.checkpoint(full);
+                    *us = started.elapsed().as_micros() as u64;
+                    (operator.name(), snapshot)
+                })
                 .collect();
         self.state.watermarks = Some(self.watermarks.clone());
         let mut state = self.state.clone();
@@ -600,6 +608,7 @@ impl Processor {
             epoch = self.epoch,
             full,
             us = started.elapsed().as_micros() as u64,
+            ?cut_us,
             customers = self.score.customers(),
             open_sessions = self.sessions.open_sessions(),
             watermark = ?self.watermarks.current(),
