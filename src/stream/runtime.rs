@@ -35,6 +35,7 @@
 use super::checkpoint::{CheckpointError, CheckpointStore, Stored};
 use super::committer::{CommitError, Committer, Encoding, FromCommitter, Tables, ToCommitter};
 use super::handover::{Gone, Handover, MAX_QUEUED_ROWS};
+mod sizes;
 use super::operator::{Operator, OperatorError, SETTLE_MIN, Snapshot};
 use super::operators::aggregate::{Aggregate, Scored};
 use super::operators::decode::{Decode, Decoded};
@@ -48,6 +49,7 @@ use crate::bus::{BusError, Consumer, Producer};
 use crate::fraud::FraudConfig;
 use crate::model::{Clock, EventKind, Timestamp, Validator, topic};
 use serde::{Deserialize, Serialize};
+use sizes::Sizes;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -219,44 +221,6 @@ pub struct Processor {
     /// Where the processing thread drafts each checkpoint (the committer finishes it).
     store: CheckpointStore,
     committer: Option<Committer>,
-}
-
-/// Sizes of the operator state in the checkpoint chain, which decide when the next checkpoint
-/// is full: when the deltas since the last full one add up to its size (so a restart reads at
-/// most twice the state), after [`MAX_CHAIN`] deltas, on the first epoch and on a clean stop.
-/// Sizes are known once a checkpoint is written, an epoch or so after its cut: while a full one
-/// is being written, the next are deltas.
-#[derive(Clone, Copy, Debug, Default)]
-struct Sizes {
-    full: usize,
-    deltas: usize,
-    chain: usize,
-    full_in_flight: bool,
-}
-
-/// The most deltas after a full checkpoint.
-const MAX_CHAIN: usize = 100;
-
-impl Sizes {
-    fn next_is_full(&self) -> bool {
-        !self.full_in_flight && (self.deltas >= self.full || self.chain >= MAX_CHAIN)
-    }
-
-    /// The size of a checkpoint's operator state.
-    fn of(state: &ProcessorState) -> usize {
-        let inline = state.operators.values().map(Vec::len).sum::<usize>();
-        inline + state.images.values().map(|&(_, len)| len as usize).sum::<usize>()
-    }
-
-    /// Records a written checkpoint's operator state.
-    fn saved(&mut self, full: bool, bytes: usize) {
-        if full {
-            *self = Sizes { full: bytes, deltas: 0, chain: 0, full_in_flight: false };
-        } else {
-            self.deltas += bytes;
-            self.chain += 1;
-        }
-    }
 }
 
 /// What the processor is built from.
