@@ -26,6 +26,8 @@
 //!   at pauses of `gap` or more, whatever the arrival order.
 //! - **S-2 once**: each session is returned by `close_idle` exactly once, when the watermark
 //!   reaches its last event + `gap`; every accepted event is counted in exactly one session.
+//!   A session the watermark has ended is closed even before `close_some` returns it (callers
+//!   may return them a few at a time): no event joins it, so returning it late changes nothing.
 //! - **S-3 deterministic**: `close_idle` returns sessions by (end, session_id, start); a restored
 //!   sessionizer behaves as the uninterrupted one.
 //! - **S-4 no NaN**: revenue is summed in micro-units, rates are 0 over nothing.
@@ -355,7 +357,14 @@ impl Sessionizer {
         self.watermark = self.watermark.max(watermark.map(Timestamp::micros));
         let (ts, gap) = (click.ts.micros(), self.gap);
         let behind = self.watermark.is_some_and(|w| ts < w);
-        let fits = |s: &Session| ts < s.last.saturating_add(gap) && ts > s.start.saturating_sub(gap);
+        let wm = self.watermark;
+        // A session the watermark has ended is closed, whether or not `close_some` returned it
+        // yet (the runtime emits a bounded number per turn): nothing joins it.
+        let fits = |s: &Session| {
+            ts < s.last.saturating_add(gap)
+                && ts > s.start.saturating_sub(gap)
+                && wm.is_none_or(|w| s.last.saturating_add(gap) > w)
+        };
         let hash = self.open.hash(click.session_id);
         let open = self.open.get_mut_hashed(hash, click.session_id);
         let fitting = open.as_ref().and_then(|sessions| sessions.iter().position(fits));

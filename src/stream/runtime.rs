@@ -218,6 +218,9 @@ pub struct Processor {
     /// The counters as of the newest checkpoint, restored or written.
     checkpointed: Counters,
     sizes: Sizes,
+    /// The watermark whose final windows and sessions are still being emitted, a bounded number
+    /// per turn (see [`Processor::close_some`]); `None` once everything it closes is out.
+    closing: Option<Timestamp>,
     /// Where the processing thread drafts each checkpoint (the committer finishes it).
     store: CheckpointStore,
     committer: Option<Committer>,
@@ -249,8 +252,15 @@ const STALL: Duration = Duration::from_millis(10);
 const SEND_ROWS: usize = 2048;
 const SEND_EVERY: Duration = Duration::from_millis(10);
 /// The most window (and session) results a window family emits before the runtime hands them
-/// on: the end of an hour closes a million customers' windows at once.
+/// on, when everything must close at once (the end of the stream): the end of an hour closes a
+/// million customers' windows.
 const CLOSE_BUDGET: usize = 4096;
+/// While processing, each turn of the loop emits at most this many results per window family,
+/// plus [`CLOSE_PER_EVENT`] per event of the turn's batch: an hour's end spreads over turns
+/// instead of stopping reading for as long as a million windows take. An event opens at most a
+/// few windows per family, so closing keeps up with any rate.
+const CLOSE_MIN: usize = 512;
+const CLOSE_PER_EVENT: usize = 4;
 
 impl Processor {
     /// Builds the operators and restores the newest checkpoint, if any.
@@ -306,6 +316,7 @@ impl Processor {
             None => Watermarks::new(0..source.inputs(), config.watermark.clone(), now)
                 .map_err(|e| ProcessError::Config(e.to_string()))?,
         };
+        let state_watermark = watermarks.current();
         let committer =
             Committer { app_id: config.app_id.clone(), tables, store: store.clone(), producer, clock: clock.clone() };
         Ok(Processor {
@@ -321,6 +332,8 @@ impl Processor {
             watermarks,
             epoch,
             sizes,
+            // What the restored watermark made final may not all have been emitted.
+            closing: state_watermark,
             store,
             committer: Some(committer),
         })
@@ -396,11 +409,14 @@ impl Processor {
                     self.end_of_stream(&mut out, to)?;
                     break;
                 }
-                std::thread::sleep(Duration::from_millis(5));
+                if self.closing.is_none() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 turn = Instant::now(); // waiting for records is not a stall
             }
             let wm = self.watermarks.current();
             let settle = SETTLE_MIN + 2 * inputs.len();
+            let close = CLOSE_MIN + CLOSE_PER_EVENT * inputs.len();
             for input in inputs.drain(..) {
                 self.one(&input, now, wm, &mut out, &mut latency);
             }
@@ -410,8 +426,9 @@ impl Processor {
             if let Some(new) = self.watermarks.tick(now)
                 && Some(new) > wm
             {
-                self.advance(new, &mut out, to)?;
+                self.closing = Some(new);
             }
+            self.close_some(close, &mut out);
             for operator in [&mut self.score as &mut dyn Operator, &mut self.aggregate, &mut self.sessions] {
                 operator.settle(settle);
             }
@@ -509,27 +526,38 @@ impl Processor {
         }
     }
 
-    /// Lets the operators close what `wm` closes, handing their results to the committer in
-    /// chunks of at most [`CLOSE_BUDGET`] per window family.
+    /// Emits at most `budget` results per window family of what the watermark in `closing` made
+    /// final. The rest stays in the operators' state, which treats it as closed: an event for a
+    /// final window is too late for it whether or not the window is out yet (W-8), and a click
+    /// does not join a session its gap has ended.
+    fn close_some(&mut self, budget: usize, out: &mut Outputs) {
+        let Some(wm) = self.closing else { return };
+        let before = out.windows.len() + out.sessions.len() + out.funnels.len();
+        let mut more = self.score.watermark(wm, budget, out);
+        more |= self.aggregate.watermark(wm, budget, out);
+        more |= self.sessions.watermark(wm, budget, out);
+        self.state.counters.windows_closed += (out.windows.len() + out.sessions.len() + out.funnels.len() - before) as u64;
+        if !more {
+            self.closing = None;
+        }
+    }
+
+    /// Lets the operators close everything `wm` closes now, handing their results to the
+    /// committer in chunks of at most [`CLOSE_BUDGET`] per window family.
     fn advance(
         &mut self,
         wm: Timestamp,
         out: &mut Outputs,
         to: &mut Handover<ProcessorState>,
     ) -> Result<(), ProcessError> {
+        self.closing = self.closing.max(Some(wm));
         loop {
-            let before = out.windows.len() + out.sessions.len() + out.funnels.len();
-            let mut more = self.score.watermark(wm, CLOSE_BUDGET, out);
-            more |= self.aggregate.watermark(wm, CLOSE_BUDGET, out);
-            more |= self.sessions.watermark(wm, CLOSE_BUDGET, out);
-            self.state.counters.windows_closed +=
-                (out.windows.len() + out.sessions.len() + out.funnels.len() - before) as u64;
-            if !more {
+            self.close_some(CLOSE_BUDGET, out);
+            if self.closing.is_none() {
                 return Ok(());
             }
             let next = out.sized_like();
-            to.send(ToCommitter::Rows(Box::new(std::mem::replace(out, next))))
-                .map_err(|_| ProcessError::CommitterGone)?;
+            to.send(ToCommitter::Rows(Box::new(std::mem::replace(out, next))))?;
         }
     }
 
@@ -584,6 +612,7 @@ impl Processor {
         let encoder = std::thread::Builder::new()
             .name("checkpoint-encoder".into())
             .spawn(move || {
+                lower_priority();
                 let started = Instant::now();
                 // Opened here: creating a file can wait on the file system's journal.
                 let mut draft = store.draft(Stored { epoch, delta: !full })?;
@@ -628,6 +657,16 @@ impl Processor {
     /// Totals so far (restored from the checkpoint, then counting).
     pub fn counters(&self) -> &Counters {
         &self.state.counters
+    }
+}
+
+/// Lets the calling thread yield the CPU to the processing thread (nice 10). Background work such as
+/// encoding a checkpoint must not show up as stalls in the event -> alert latency; on two cores it
+/// otherwise competes with the processing thread. Failure only costs latency, so it is logged.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
+        tracing::debug!(%error, "could not lower the background thread's priority");
     }
 }
 

@@ -100,6 +100,19 @@ fn s2_events_behind_the_watermark_join_open_sessions_or_come_back_too_late() {
 }
 
 #[test]
+fn s2_a_session_the_watermark_ended_takes_no_click_before_it_is_returned() {
+    let mut s = sessionizer();
+    let pv = ClickType::PageView;
+    assert_eq!(s.observe(&click("a", 0, pv), None), Observed::Opened);
+    // The watermark at 30 minutes ends the session (last click + gap); it is not returned yet.
+    let wm = Some(t(30 * MIN));
+    assert_eq!(s.observe(&click("a", 29 * MIN, pv), wm), Observed::TooLate, "would join an ended session");
+    assert_eq!(s.observe(&click("a", 30 * MIN, pv), wm), Observed::Opened, "on time: a new session");
+    let out = s.close_idle(t(100 * MIN));
+    assert_eq!(out.iter().map(|x| (x.start, x.events)).collect::<Vec<_>>(), [(t(0), 1), (t(30 * MIN), 1)]);
+}
+
+#[test]
 fn an_image_holds_each_session_id_once_and_an_older_image_listing_the_expiry_index_restores() {
     let mut s = sessionizer();
     let pv = ClickType::PageView;
@@ -252,7 +265,36 @@ fn run(ops: &[Op], round_trips: bool) -> Result<(Vec<SessionSummary>, u64), Test
     Ok((out, accepted))
 }
 
+/// [`run`] with every session returned as soon as a watermark ends it, sorted.
+fn eager(ops: &[Op]) -> (Vec<SessionSummary>, u64) {
+    let (mut s, mut out, mut accepted) = (sessionizer(), Vec::new(), 0u64);
+    for op in ops {
+        match op {
+            Op::Observe(c, w) => {
+                accepted += u64::from(s.observe(&as_click(*c), w.map(t)) != Observed::TooLate);
+                if let Some(w) = w {
+                    out.extend(s.close_idle(t(*w))); // (or the higher watermark seen before)
+                }
+            }
+            Op::Close(w) => out.extend(s.close_idle(t(*w))),
+            Op::RoundTrip => {}
+        }
+    }
+    out.extend(s.close_idle(END_OF_TIME));
+    out.sort_by(|a, b| (a.end, &a.session_id, a.start).cmp(&(b.end, &b.session_id, b.start)));
+    (out, accepted)
+}
+
 proptest! {
+    #[test]
+    fn s2_returning_ended_sessions_late_returns_what_returning_them_at_once_does(ops in ops()) {
+        let (mut late, accepted) = run(&ops, false)?;
+        late.sort_by(|a, b| (a.end, &a.session_id, a.start).cmp(&(b.end, &b.session_id, b.start)));
+        let (at_once, accepted_at_once) = eager(&ops);
+        prop_assert_eq!(accepted, accepted_at_once);
+        prop_assert_eq!(late, at_once);
+    }
+
     #[test]
     fn s1_on_time_sessions_match_the_offline_split_in_any_arrival_order(events in clicks()) {
         let mut s = sessionizer();

@@ -14,6 +14,7 @@ use crate::stream::layered::Layered;
 use crate::stream::operator::{Operator, OperatorError, Snapshot, load, snapshot};
 use crate::stream::outputs::{FunnelRow, LateEventRow, Outputs, SessionRow, event_date};
 use crate::stream::window::{StoreDelta, WindowError, WindowSpec, WindowStore};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::Duration;
 
@@ -37,11 +38,15 @@ pub struct Sessions {
     /// User ids by their hash, for session rows (the sessionizer keeps hashes only), with the
     /// time of the user's last click (microseconds) so that the map can be pruned.
     users: Layered<u64, (UserKey, i64)>,
+    /// Users by the gap-long slice of event time that held their last click when they were filed
+    /// (slice `n` is `[n * gap, (n + 1) * gap)`), so that pruning visits only users who may be
+    /// due. A click in a later slice files its user again; the older entry goes stale and is
+    /// skipped. Not checkpointed: rebuilt from `users` on restore.
+    slices: BTreeMap<i64, Vec<u64>>,
     gap: i64,
     watermark: Option<Timestamp>,
-    /// The watermark of the last pruning of `users` (microseconds): a walk over every user,
-    /// done when the watermark has moved a gap on since, not at every checkpoint.
-    pruned_at: Option<i64>,
+    /// The last `watermark` call left sessions to return: their users are not pruned yet.
+    closing: bool,
 }
 
 impl Sessions {
@@ -50,9 +55,10 @@ impl Sessions {
             sessionizer: Sessionizer::new(config)?,
             funnel: WindowStore::new(WindowSpec::tumbling(Duration::from_secs(600))?, allowed_lateness)?,
             users: Layered::default(),
+            slices: BTreeMap::new(),
             gap: crate::stream::time::duration_micros(config.gap),
             watermark: None,
-            pruned_at: None,
+            closing: true,
         })
     }
 
@@ -64,8 +70,12 @@ impl Sessions {
     pub fn add(&mut self, c: &ClickEvent, partition: u32, offset: u64, wm: Option<Timestamp>, out: &mut Outputs) {
         let user = super::user_hash(&c.user_id);
         let ts = c.event_timestamp.micros();
-        let entry = self.users.get_or_insert_with(&user, || (UserKey::of(&c.user_id), ts));
-        entry.1 = entry.1.max(ts);
+        let entry = self.users.get_or_insert_with(&user, || (UserKey::of(&c.user_id), i64::MIN));
+        let before = entry.1;
+        entry.1 = before.max(ts);
+        if before == i64::MIN || before.div_euclid(self.gap) < ts.div_euclid(self.gap) {
+            self.slices.entry(ts.div_euclid(self.gap)).or_default().push(user);
+        }
         let click = Click {
             session_id: &c.session_id,
             user,
@@ -106,11 +116,18 @@ impl Operator for Sessions {
     fn restore(&mut self, image: &mut dyn Read, full: bool) -> Result<(), OperatorError> {
         if full {
             (self.sessionizer, self.funnel, self.users, self.watermark) = load(self.name(), image)?;
+            self.slices.clear();
+            for (user, (_, last)) in self.users.iter() {
+                self.slices.entry(last.div_euclid(self.gap)).or_default().push(*user);
+            }
         } else {
             let (sessions, funnel, users, watermark): (SessionizerDelta, StoreDelta<String, Funnel>, Users, _) =
                 load(self.name(), image)?;
             self.sessionizer.apply(sessions);
             self.funnel.apply(funnel).map_err(|e| OperatorError::new(self.name(), e))?;
+            for (user, (_, last)) in &users.0 {
+                self.slices.entry(last.div_euclid(self.gap)).or_default().push(*user);
+            }
             self.users.apply(users);
             self.watermark = watermark;
         }
@@ -158,23 +175,11 @@ impl Operator for Sessions {
             });
         }
         self.watermark = Some(wm);
+        self.closing = more_sessions;
         more_sessions || more_funnels
     }
 
     fn checkpoint(&mut self, full: bool) -> Snapshot {
-        // Forget users whose sessions all closed long ago: their sessions' rows are out, and an
-        // open session's last click is younger than the gap. A user is kept up to a gap longer
-        // than the horizon says, as the walk runs once per gap of event time.
-        if let Some(wm) = self.watermark.map(Timestamp::micros)
-            && self.pruned_at.is_none_or(|at| wm.saturating_sub(at) >= self.gap)
-        {
-            self.pruned_at = Some(wm);
-            let horizon = wm.saturating_sub(self.gap.saturating_mul(4));
-            let old: Vec<u64> = self.users.iter().filter(|(_, (_, last))| *last < horizon).map(|(u, _)| *u).collect();
-            for user in old {
-                self.users.remove(&user);
-            }
-        }
         let watermark = self.watermark;
         match full {
             true => {
@@ -190,6 +195,39 @@ impl Operator for Sessions {
         self.sessionizer.settle(budget);
         self.funnel.settle(budget);
         self.users.settle(budget);
+        self.prune(budget);
+    }
+}
+
+impl Sessions {
+    /// Forgets users whose sessions all closed long ago, looking at most at `budget` filed users:
+    /// those whose last click is four gaps behind the watermark. Their sessions' rows are out
+    /// (once no ended session waits to be returned), and an open session's last click is younger
+    /// than the gap. A user is kept up to a gap longer than that, as slices go whole.
+    fn prune(&mut self, mut budget: usize) {
+        let Some(wm) = self.watermark.map(Timestamp::micros) else { return };
+        if self.closing {
+            return;
+        }
+        let horizon = wm.saturating_sub(self.gap.saturating_mul(4));
+        while budget > 0 {
+            let Some(mut slice) = self.slices.first_entry() else { return };
+            if slice.key().saturating_add(1).saturating_mul(self.gap) > horizon {
+                return;
+            }
+            let filed = slice.get_mut();
+            while budget > 0
+                && let Some(user) = filed.pop()
+            {
+                budget -= 1;
+                if self.users.get(&user).is_some_and(|(_, last)| *last < horizon) {
+                    self.users.remove(&user);
+                }
+            }
+            if filed.is_empty() {
+                slice.remove();
+            }
+        }
     }
 }
 
@@ -221,10 +259,11 @@ mod tests {
         Sessions::new(&SessionConfig { gap: Duration::from_secs(30 * 60) }, Duration::ZERO).unwrap()
     }
 
-    /// Closes everything `wm` closes, then checkpoints; the session rows.
+    /// Closes everything `wm` closes, settles (pruning users), then checkpoints; the session rows.
     fn close_and_checkpoint(s: &mut Sessions, wm_minutes: i64) -> Vec<SessionRow> {
         let mut out = Outputs::default();
         while s.watermark(Timestamp::from_micros(wm_minutes * MINUTE), 16, &mut out) {}
+        s.settle(usize::MAX);
         s.checkpoint(false)(&mut Vec::new()).unwrap();
         out.sessions
     }
@@ -242,18 +281,30 @@ mod tests {
     }
 
     #[test]
-    fn users_are_forgotten_four_gaps_after_their_last_click_by_a_walk_once_per_gap() {
+    fn users_are_forgotten_when_the_slice_of_their_last_click_is_four_gaps_behind() {
         let mut s = sessions();
         let mut out = Outputs::default();
+        let known = |s: &Sessions, id: i64| s.users.contains_key(&super::super::user_hash(&UserId::Int(id)));
         s.add(&click(UserId::Int(1), "a", 0), 0, 0, None, &mut out);
-        assert_eq!(close_and_checkpoint(&mut s, 100).len(), 1, "the session closed");
-        assert_eq!(s.users.len(), 1, "kept: its last click is within four gaps (120 minutes)");
-        s.add(&click(UserId::Int(2), "b", 100), 0, 1, None, &mut out);
-        // Four gaps after user 1's last click, but less than a gap after the last walk.
-        assert_eq!(close_and_checkpoint(&mut s, 125).len(), 0);
-        assert_eq!(s.users.len(), 2, "no walk within a gap of the last one");
-        assert_eq!(close_and_checkpoint(&mut s, 130).len(), 1, "user 2's session closed a gap after its click");
-        assert_eq!(s.users.len(), 1, "user 1 forgotten, user 2 kept");
-        assert!(s.users.contains_key(&super::super::user_hash(&UserId::Int(2))));
+        s.add(&click(UserId::Int(1), "a", 10), 0, 1, None, &mut out); // same slice: [0, 30)
+        s.add(&click(UserId::Int(3), "c", 5), 0, 2, None, &mut out);
+        s.add(&click(UserId::Int(3), "c", 95), 0, 3, None, &mut out); // filed again in [90, 120)
+        assert_eq!(close_and_checkpoint(&mut s, 100).len(), 2, "the sessions before minute 70 closed");
+        assert_eq!(s.users.len(), 2, "kept: the last clicks are within four gaps (120 minutes)");
+        s.add(&click(UserId::Int(2), "b", 100), 0, 4, None, &mut out);
+        // User 1's last click (10) is four gaps behind 145, but its slice ends at 30.
+        assert_eq!(close_and_checkpoint(&mut s, 145).len(), 2, "c and b closed");
+        assert!(known(&s, 1) && known(&s, 2) && known(&s, 3), "slices go whole");
+        assert_eq!(close_and_checkpoint(&mut s, 150).len(), 0);
+        assert!(!known(&s, 1), "user 1 forgotten");
+        assert!(known(&s, 2) && known(&s, 3), "kept: their last clicks are recent, whatever slices held them");
+        // Pruning waits while ended sessions are still to be returned.
+        s.add(&click(UserId::Int(4), "d", 151), 0, 5, None, &mut out);
+        s.add(&click(UserId::Int(5), "e", 151), 0, 6, None, &mut out);
+        assert!(s.watermark(Timestamp::from_micros(400 * MINUTE), 1, &mut out), "one of two sessions returned");
+        s.settle(usize::MAX);
+        assert_eq!(s.users.len(), 4, "nobody forgotten while a session waits");
+        assert_eq!(close_and_checkpoint(&mut s, 400).len(), 1);
+        assert_eq!(s.users.len(), 0, "all forgotten once every session is out");
     }
 }
