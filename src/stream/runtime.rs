@@ -536,7 +536,8 @@ impl Processor {
         let mut more = self.score.watermark(wm, budget, out);
         more |= self.aggregate.watermark(wm, budget, out);
         more |= self.sessions.watermark(wm, budget, out);
-        self.state.counters.windows_closed += (out.windows.len() + out.sessions.len() + out.funnels.len() - before) as u64;
+        self.state.counters.windows_closed +=
+            (out.windows.len() + out.sessions.len() + out.funnels.len() - before) as u64;
         if !more {
             self.closing = None;
         }
