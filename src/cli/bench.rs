@@ -234,6 +234,7 @@ fn drain_timed(processor: Processor, events: u64) -> anyhow::Result<f64> {
         stop: Arc::new(AtomicBool::new(false)),
         on_status: Box::new(|_| {}),
         reload: None,
+        tap: None,
     })?;
     let seconds = started.elapsed().as_secs_f64();
     let processed = status.counters.transactions + status.counters.clicks;
@@ -317,6 +318,7 @@ fn latency(ctx: &super::Context, rate: f64, duration: Duration) -> anyhow::Resul
             stall.fetch_max(s.stall_us, Ordering::Relaxed);
         }),
         reload: None,
+        tap: None,
     })?;
     let seconds = started.elapsed().as_secs_f64();
     let _ = stopper.join();

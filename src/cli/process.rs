@@ -31,7 +31,12 @@ pub struct Args {
 
 /// The processor as configured, restored from its last checkpoint.
 pub fn open_processor(ctx: &super::Context) -> anyhow::Result<Processor> {
-    let log = ctx.open_log()?;
+    open_processor_on(ctx, &ctx.open_log()?)
+}
+
+/// The same on a log the process already has open: producers of one process must share it
+/// (each partition has one writer per process).
+pub fn open_processor_on(ctx: &super::Context, log: &crate::bus::log::Log) -> anyhow::Result<Processor> {
     let config = &ctx.config;
     let app_id = config.stream.app_id.clone();
     let consumer = log
@@ -182,7 +187,8 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
         tracing::info!(epoch = resumed, "resuming from checkpoint");
     }
     let reload = rules_reloader(ctx);
-    let status = processor.run(RunOptions { until_caught_up: args.until_caught_up, stop, on_status, reload })?;
+    let status =
+        processor.run(RunOptions { until_caught_up: args.until_caught_up, stop, on_status, reload, tap: None })?;
     let summary = Summary::new(&status, &since, started.elapsed().as_secs_f64());
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);

@@ -114,7 +114,12 @@ pub struct Committer {
     pub store: CheckpointStore,
     pub producer: Box<dyn Producer>,
     pub clock: Arc<dyn Clock>,
+    /// Sees every handover of outputs after it is written (the live view, metrics).
+    pub tap: Option<Tap>,
 }
+
+/// A reader of the outputs the committer lands, called on the committer thread.
+pub type Tap = Box<dyn FnMut(&Outputs) + Send>;
 
 impl Committer {
     /// Runs until the processing thread hangs up; reports every epoch (or the first failure).
@@ -155,6 +160,9 @@ impl Committer {
             self.producer.flush()?;
         }
         self.tables.write(outputs)?;
+        if let Some(tap) = self.tap.as_mut() {
+            tap(outputs);
+        }
         Ok(())
     }
 
@@ -165,6 +173,8 @@ impl Committer {
         offsets: &Offsets,
         encoding: Encoding<S>,
     ) -> Result<(Stored, usize, u64), CommitError> {
+        use crate::telemetry::metrics as m;
+        let started = std::time::Instant::now();
         let staged = self.tables.stage()?;
         let (state, draft) = encoding()?;
         let state_bytes = draft.position();
@@ -172,8 +182,12 @@ impl Committer {
         let Stored { epoch, delta } = draft.at();
         let checkpoint = Checkpoint { epoch, offsets: offsets.clone(), state, staged, written_at, delta };
         self.store.write(&checkpoint, draft)?;
+        let committing = std::time::Instant::now();
         self.tables.commit(&self.app_id, epoch, &checkpoint.staged)?;
         self.producer.flush()?;
+        metrics::histogram!(m::LAKE_COMMIT_DURATION).record(committing.elapsed().as_secs_f64());
+        metrics::histogram!(m::CHECKPOINT_DURATION).record(started.elapsed().as_secs_f64());
+        metrics::gauge!(m::CHECKPOINT_SIZE, "kind" => if delta { "delta" } else { "full" }).set(state_bytes as f64);
         Ok((Stored { epoch, delta }, checkpoint.staged.len(), state_bytes))
     }
 }

@@ -33,7 +33,7 @@
 //! alignment never waits on a partition that has nothing to give.
 
 use super::checkpoint::{CheckpointError, CheckpointStore, Stored};
-use super::committer::{CommitError, Committer, Encoding, FromCommitter, Tables, ToCommitter};
+use super::committer::{CommitError, Committer, Encoding, FromCommitter, Tables, Tap, ToCommitter};
 use super::handover::{Gone, Handover, MAX_QUEUED_ROWS};
 mod sizes;
 use super::operator::{Operator, OperatorError, SETTLE_MIN, Snapshot};
@@ -201,6 +201,8 @@ pub struct RunOptions {
     /// Called after each committed epoch and about once a second.
     pub on_status: Box<dyn FnMut(&Status) + Send>,
     pub reload: Option<Reload>,
+    /// Sees every handover of outputs on the committer thread (the live view, metrics).
+    pub tap: Option<Tap>,
 }
 
 /// The processor, restored and ready to run.
@@ -317,8 +319,14 @@ impl Processor {
                 .map_err(|e| ProcessError::Config(e.to_string()))?,
         };
         let state_watermark = watermarks.current();
-        let committer =
-            Committer { app_id: config.app_id.clone(), tables, store: store.clone(), producer, clock: clock.clone() };
+        let committer = Committer {
+            app_id: config.app_id.clone(),
+            tables,
+            store: store.clone(),
+            producer,
+            clock: clock.clone(),
+            tap: None,
+        };
         Ok(Processor {
             config,
             clock,
@@ -346,7 +354,8 @@ impl Processor {
 
     /// Processes until stopped (or caught up), then commits a final epoch.
     pub fn run(mut self, mut options: RunOptions) -> Result<Status, ProcessError> {
-        let committer = self.committer.take().ok_or(ProcessError::CommitterGone)?;
+        let mut committer = self.committer.take().ok_or(ProcessError::CommitterGone)?;
+        committer.tap = options.tap.take();
         let (to_tx, to_rx) = sync_channel::<ToCommitter<ProcessorState>>(16);
         let (done_tx, done_rx) = sync_channel::<FromCommitter>(1024);
         let handle = std::thread::Builder::new()

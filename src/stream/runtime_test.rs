@@ -75,6 +75,7 @@ fn run(p: Processor) -> Result<Status, super::runtime::ProcessError> {
         stop: Arc::new(AtomicBool::new(false)),
         on_status: Box::new(|_| {}),
         reload: None,
+        tap: None,
     })
 }
 
@@ -186,6 +187,7 @@ fn alignment_keeps_a_backlog_in_step_and_changes_no_result() {
                     std::thread::sleep(Duration::from_millis(50));
                 }),
                 reload: None,
+                tap: None,
             })
             .unwrap();
         let most = *most.lock().unwrap();

@@ -1,6 +1,7 @@
-//! Logs, progress and the process's own resource use. Every long batch command reports progress
+//! Logs, metrics, progress and the process's own resource use. Every long batch command reports progress
 //! through [`Progress`]: a bar with rate and ETA on a terminal, nothing while running otherwise.
 
+pub mod metrics;
 mod progress;
 
 pub use progress::Progress;

@@ -141,17 +141,23 @@ fn find_key_sees_through_shadowed_entries() {
 #[test]
 fn l4_a_merged_layer_becomes_the_next_live_layer_with_its_slots_reset() {
     let mut map: Layered<u32, u32> = Layered::default();
-    (0..1000).for_each(|k| drop(map.insert(k, k)));
+    (0..1000).for_each(|k| {
+        map.insert(k, k);
+    });
     drop(map.delta());
     assert!(!map.settle(usize::MAX), "merged: the cut let go of its layer");
     let spare = map.spare.as_ref().map(|s| (s.len(), s.capacity()));
     assert!(spare.is_some_and(|(len, capacity)| len == 0 && capacity >= 1000), "{spare:?}");
-    (0..10).for_each(|k| drop(map.insert(k, k + 1)));
+    (0..10).for_each(|k| {
+        map.insert(k, k + 1);
+    });
     drop(map.delta());
     assert!(map.live.capacity() >= 1000, "the next live layer is the merged one's table");
     // Slots reset: the reused table takes as many entries as its capacity without growing.
     let capacity = map.live.capacity();
-    (0..capacity as u32).for_each(|k| drop(map.insert(k, 7)));
+    (0..capacity as u32).for_each(|k| {
+        map.insert(k, 7);
+    });
     assert_eq!(map.live.capacity(), capacity);
     assert_eq!((map.len(), map.get(&5), map.get(&999)), (1000.max(capacity), Some(&7), Some(&7)));
 }
