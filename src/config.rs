@@ -21,6 +21,7 @@ pub struct Config {
     pub ingest: crate::ingest::IngestConfig,
     pub fraud: crate::fraud::FraudConfig,
     pub stream: crate::stream::runtime::StreamConfig,
+    pub serve: crate::serve::ServeConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -125,6 +126,7 @@ impl Config {
         self.ingest.check(problems);
         self.fraud.check(problems);
         self.stream.check(problems);
+        self.serve.check(problems);
     }
 
     /// The effective configuration as TOML, secrets redacted.
@@ -198,6 +200,7 @@ fn parse_sections(mut merged: toml::Table, problems: &mut Vec<String>) -> Option
     let generate = section(&mut merged, "generate", problems);
     let ingest = section(&mut merged, "ingest", problems);
     let stream = section(&mut merged, "stream", problems);
+    let serve = section(&mut merged, "serve", problems);
     // Its own parser: it reports every unknown key although the struct denies unknown fields.
     let fraud = crate::fraud::FraudConfig::from_toml_value(
         merged.remove("fraud").unwrap_or_else(|| toml::Value::Table(toml::Table::new())),
@@ -214,6 +217,7 @@ fn parse_sections(mut merged: toml::Table, problems: &mut Vec<String>) -> Option
         ingest: ingest?,
         fraud: fraud?,
         stream: stream?,
+        serve: serve?,
     })
 }
 

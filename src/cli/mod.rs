@@ -1,7 +1,9 @@
 //! The command line: one file per subcommand. This is the only place that assembles a pipeline
 //! from its parts.
 
+mod auth;
 mod bench;
+mod config;
 mod generate;
 mod ingest;
 mod lake;
@@ -9,6 +11,7 @@ mod log;
 mod process;
 mod quickstart;
 mod run;
+mod serve;
 mod sql;
 mod validate;
 
@@ -65,6 +68,14 @@ pub enum Command {
     Run(run::Args),
     /// Whole-pipeline figures on this machine (core, pipeline, latency, memory and restart).
     Bench(bench::Args),
+    /// The HTTP server alone: dashboard, REST API, ingest onto the bus, SQL, /metrics.
+    Serve(serve::Args),
+    /// Credentials for the HTTP server: API tokens, password hashes, JWTs.
+    #[command(subcommand)]
+    Auth(auth::Command),
+    /// Show the effective configuration (secrets redacted).
+    #[command(subcommand)]
+    Config(config::Command),
     /// Run SQL over the lake's tables (interactive without a query).
     Sql(sql::Args),
     /// List, compact and vacuum the lake's Delta tables.
@@ -137,6 +148,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Process(args) => process::run(&ctx, args)?,
         Command::Run(args) => run::run(&ctx, args)?,
         Command::Bench(args) => bench::run(&ctx, args)?,
+        Command::Serve(args) => serve::run(&ctx, args)?,
+        Command::Auth(command) => auth::run(&ctx, command)?,
+        Command::Config(command) => config::run(&ctx, command)?,
         Command::Sql(args) => sql::run(&ctx, args)?,
         Command::Lake(command) => lake::run(&ctx, command)?,
         Command::Validate(_) => unreachable!("handled above"),

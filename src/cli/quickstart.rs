@@ -6,7 +6,8 @@
 //! SIGTERM, or `--duration`) stops both cleanly: the generator's state and a final checkpoint are
 //! written, so running it again continues where it stopped.
 
-use super::process::{StatusLine, Summary, open_processor, rules_reloader, stop_on_signals};
+use super::process::{StatusLine, Summary, open_processor_on, rules_reloader, stop_on_signals};
+use super::serve::{ServerArgs, Service};
 use crate::generate::{BusSink, Generator, GeneratorState, RunOptions as GenerateOptions, World};
 use crate::stream::runtime::{RunOptions, Status};
 use anyhow::Context as _;
@@ -24,6 +25,13 @@ pub struct Args {
     /// Stop after this long, e.g. "30s" (default: run until Ctrl-C).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Do not start the HTTP server (dashboard, API, /metrics).
+    #[arg(long)]
+    pub no_serve: bool,
 }
 
 pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
@@ -72,7 +80,8 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
         });
     }
 
-    let processor = open_processor(ctx)?;
+    let processor = open_processor_on(ctx, &log)?;
+    let service = if args.no_serve { None } else { Some(Service::start(ctx, &args.server, Some(&log), true)?) };
     let since = processor.counters().clone();
     let already = since.transactions + since.clicks + since.dead_letters;
     let lake = ctx.data_dir.join("lake");
@@ -81,12 +90,19 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
         ctx.log_dir().display(),
         lake.display()
     );
+    if let Some(service) = &service {
+        println!("{}", service.banner());
+    }
     println!("Ctrl-C stops cleanly. Meanwhile, in another terminal: streamify sql \"select * from kpi_1m\"");
     let mut status_line = StatusLine::new(Duration::from_secs(3));
+    let mut report = service.as_ref().map(|s| s.reporter());
     let on_status = Box::new(move |s: &Status| {
         let c = &s.counters;
         let lag =
             (already + generated.load(Ordering::Relaxed)).saturating_sub(c.transactions + c.clicks + c.dead_letters);
+        if let Some(report) = report.as_mut() {
+            report(s, Some(lag));
+        }
         if let Some(line) = status_line.line(s, Some(lag)) {
             println!("{line}");
         }
@@ -97,8 +113,12 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
         stop: stop.clone(),
         on_status,
         reload: rules_reloader(ctx),
+        tap: service.as_ref().map(Service::tap),
     });
     stop.store(true, Ordering::Relaxed);
+    if let Some(service) = service {
+        service.stop()?;
+    }
     let generated = generator_thread.join().map_err(|_| anyhow::anyhow!("the generator thread panicked"))?;
     let status = result?;
     let generated = generated.context("generating traffic")?;

@@ -11,7 +11,9 @@
 use crate::sink::{Lake, LakeError};
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::error::ArrowError;
+use deltalake::datafusion::common::ScalarValue;
 use deltalake::datafusion::error::DataFusionError;
+use deltalake::datafusion::execution::context::SQLOptions;
 use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
 
 pub type Result<T, E = SqlError> = std::result::Result<T, E>;
@@ -30,6 +32,10 @@ pub enum SqlError {
     #[error("query failed: {message}")]
     Execution { message: String },
 
+    /// The statement ran longer than allowed.
+    #[error("query stopped after {secs} s (the limit); narrow it with a WHERE clause or a LIMIT")]
+    Timeout { secs: f64 },
+
     #[error(transparent)]
     Lake(#[from] LakeError),
 
@@ -44,7 +50,7 @@ pub enum SqlError {
 impl SqlError {
     /// Whether the person who wrote the query can fix it by changing the query.
     pub fn is_user_error(&self) -> bool {
-        matches!(self, SqlError::Query { .. } | SqlError::UnknownTable { .. })
+        matches!(self, SqlError::Query { .. } | SqlError::UnknownTable { .. } | SqlError::Timeout { .. })
     }
 }
 
@@ -53,21 +59,21 @@ fn known_list(known: &[String]) -> String {
 }
 
 /// A DataFusion session over a lake's tables.
-pub struct SqlSession<'a> {
-    lake: &'a Lake,
+pub struct SqlSession {
+    lake: Lake,
     context: SessionContext,
     tables: Vec<String>,
 }
 
-impl std::fmt::Debug for SqlSession<'_> {
+impl std::fmt::Debug for SqlSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqlSession").field("lake", self.lake).field("tables", &self.tables).finish()
+        f.debug_struct("SqlSession").field("lake", &self.lake).field("tables", &self.tables).finish()
     }
 }
 
-impl<'a> SqlSession<'a> {
+impl SqlSession {
     /// Registers every table of `lake` at its latest version.
-    pub fn open(lake: &'a Lake) -> Result<SqlSession<'a>> {
+    pub fn open(lake: &Lake) -> Result<SqlSession> {
         let context = SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
         let tables = lake.block_on(async {
             let mut names = Vec::new();
@@ -81,7 +87,7 @@ impl<'a> SqlSession<'a> {
             }
             Ok::<_, LakeError>(names)
         })?;
-        Ok(SqlSession { lake, context, tables })
+        Ok(SqlSession { lake: lake.clone(), context, tables })
     }
 
     /// The SQL names of the registered tables.
@@ -100,6 +106,48 @@ impl<'a> SqlSession<'a> {
                 batches.push(RecordBatch::new_empty(schema));
             }
             Ok(batches)
+        })
+    }
+
+    /// Runs one read-only statement with `params` bound to `$1`, `$2`..., from row `skip` on: DDL, DML and other
+    /// statements are refused (so a caller can neither define tables over arbitrary files nor
+    /// write any). At most `max_rows` rows come back, with whether there were more; a run longer
+    /// than `timeout` is stopped.
+    pub fn query_read_only(
+        &self,
+        sql: &str,
+        params: Vec<ScalarValue>,
+        skip: usize,
+        max_rows: usize,
+        timeout: std::time::Duration,
+    ) -> Result<(Vec<RecordBatch>, bool)> {
+        self.lake.block_on(async {
+            let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+            let mut frame = self.context.sql_with_options(sql, options).await.map_err(|e| self.classify(e))?;
+            if !params.is_empty() {
+                frame = frame.with_param_values(params).map_err(|e| self.classify(e))?;
+            }
+            let frame = frame.limit(skip, Some(max_rows + 1)).map_err(|e| self.classify(e))?;
+            let schema = frame.schema().inner().clone();
+            let collected = tokio::time::timeout(timeout, frame.collect())
+                .await
+                .map_err(|_| SqlError::Timeout { secs: timeout.as_secs_f64() })?;
+            let batches = collected.map_err(|e| self.classify(e))?;
+            let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            let mut kept = Vec::with_capacity(batches.len() + 1);
+            let mut left = max_rows;
+            for batch in batches {
+                if left == 0 {
+                    break;
+                }
+                let take = batch.num_rows().min(left);
+                left -= take;
+                kept.push(if take == batch.num_rows() { batch } else { batch.slice(0, take) });
+            }
+            if kept.is_empty() {
+                kept.push(RecordBatch::new_empty(schema));
+            }
+            Ok((kept, total > max_rows))
         })
     }
 

@@ -176,6 +176,7 @@ pub struct TableInfo {
 
 /// A lake rooted at one location. Cheap to share by reference; tables opened from it share its
 /// runtime.
+#[derive(Clone)]
 pub struct Lake {
     root: Url,
     runtime: Arc<Runtime>,

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per feature. They run the real `streamify`
 //! binary against temporary data dirs.
 
+mod browser;
 mod cli;
 mod generate;
 mod harness;
@@ -8,3 +9,5 @@ mod ingest;
 mod lake;
 mod log_crash;
 mod process;
+mod serve;
+mod serve_auth;

@@ -1,0 +1,292 @@
+//! `POST /api/v1/transactions` and `POST /api/v1/clickstream`: events onto the bus over HTTP.
+//!
+//! A body is one JSON event, a JSON array of events, or NDJSON (one event per line; used unless
+//! the body starts with `[` or is `application/json`). Each item is validated like a file line;
+//! valid items are sent to the topic, refused ones to `dead-letter` with their reason, and the
+//! answer lists every refused item (index, reason, message). The answer comes after the bus has
+//! acknowledged every record (durable per `bus.log.fsync`): 200 when all were accepted, 422 when
+//! none was, 200 with `rejected` > 0 otherwise. When the log cannot take records (disk full) the
+//! answer is 503 with `Retry-After` and nothing of the request was acknowledged.
+//!
+//! `Idempotency-Key` (any string up to 200 bytes): the first request with a key is processed and
+//! its answer remembered for `serve.idempotency_ttl`; a repeat gets the same answer with
+//! `duplicate: true` and sends nothing; a repeat while the first is still running gets 409.
+//! Keys live in memory: a restart forgets them.
+
+use super::blocking;
+use crate::bus::Producer;
+use crate::model::{DeadLetter, EventKind, Validator, decode_json, topic};
+use crate::serve::AppState;
+use crate::serve::error::ApiError;
+use crate::telemetry::metrics as m;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Longest accepted `Idempotency-Key`.
+const MAX_KEY_BYTES: usize = 200;
+/// Keys remembered at most; the oldest go first past it.
+const MAX_KEYS: usize = 100_000;
+/// Raw bytes kept in a dead letter.
+const MAX_RAW_BYTES: usize = 64 * 1024;
+
+/// The bus side of the ingest endpoints.
+pub struct Ingest {
+    pub producer: Mutex<Box<dyn Producer>>,
+    pub validator: Validator,
+    pub seen: Mutex<Seen>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct IngestResponse {
+    pub accepted: u64,
+    pub rejected: u64,
+    /// One per refused item, in order.
+    pub errors: Vec<ItemError>,
+    /// Whether this answer repeats an earlier request's with the same `Idempotency-Key`.
+    pub duplicate: bool,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ItemError {
+    /// 0-based position of the item in the array or among the NDJSON lines.
+    pub index: usize,
+    /// A stable reason code, e.g. `missing_field`, `invalid_json`, `future_timestamp`.
+    pub reason: String,
+    pub message: String,
+}
+
+enum Entry {
+    Running,
+    Done(StatusCode, IngestResponse),
+}
+
+/// Idempotency keys seen recently.
+pub struct Seen {
+    ttl: Duration,
+    entries: HashMap<String, (Instant, Entry)>,
+    order: VecDeque<(Instant, String)>,
+}
+
+impl Seen {
+    pub fn new(ttl: Duration) -> Self {
+        Seen { ttl, entries: HashMap::new(), order: VecDeque::new() }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some((at, key)) = self.order.front() {
+            if now.duration_since(*at) < self.ttl && self.order.len() <= MAX_KEYS {
+                break;
+            }
+            if self.entries.get(key).is_some_and(|(t, _)| t == at) {
+                self.entries.remove(key);
+            }
+            self.order.pop_front();
+        }
+    }
+
+    /// `Ok(None)`: first time, now marked running; `Ok(Some(..))`: the earlier answer.
+    fn begin(&mut self, key: &str, now: Instant) -> Result<Option<(StatusCode, IngestResponse)>, ApiError> {
+        self.expire(now);
+        match self.entries.get(key) {
+            Some((_, Entry::Done(status, response))) => Ok(Some((*status, response.clone()))),
+            Some((_, Entry::Running)) => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "request_in_progress",
+                "a request with this Idempotency-Key is still running; retry after it has been answered",
+            )),
+            None => {
+                self.entries.insert(key.to_string(), (now, Entry::Running));
+                self.order.push_back((now, key.to_string()));
+                Ok(None)
+            }
+        }
+    }
+
+    fn finish(&mut self, key: &str, outcome: Option<(StatusCode, IngestResponse)>) {
+        match outcome {
+            Some((status, response)) => {
+                if let Some((_, entry)) = self.entries.get_mut(key) {
+                    *entry = Entry::Done(status, response);
+                }
+            }
+            // Failed (e.g. 503): forget the key, so a retry is processed.
+            None => {
+                self.entries.remove(key);
+            }
+        }
+    }
+}
+
+/// Splits a body into its items: a JSON array, one JSON object (as `application/json`) or NDJSON.
+fn items(body: &[u8], json: bool) -> Result<Vec<&[u8]>, ApiError> {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(body.len());
+    if body.get(start) == Some(&b'[') {
+        let raw: Vec<&serde_json::value::RawValue> = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request("invalid_json", format!("the body starts with `[` but is not a JSON array: {e}"))
+        })?;
+        return Ok(raw.into_iter().map(|r| r.get().as_bytes()).collect());
+    }
+    if json {
+        return Ok(vec![&body[start..]]);
+    }
+    Ok(body.split(|b| *b == b'\n').filter(|line| line.iter().any(|b| !b.is_ascii_whitespace())).collect())
+}
+
+fn handle(ingest: &Ingest, kind: EventKind, body: &[u8], json: bool) -> Result<(StatusCode, IngestResponse), ApiError> {
+    let items = items(body, json)?;
+    if items.is_empty() {
+        return Err(ApiError::bad_request("empty_body", "no events in the body: send a JSON object, array or NDJSON"));
+    }
+    let mut response = IngestResponse { accepted: 0, rejected: 0, errors: Vec::new(), duplicate: false };
+    let mut value = Vec::new();
+    let mut producer = ingest.producer.lock().unwrap_or_else(|p| p.into_inner());
+    for (index, raw) in items.into_iter().enumerate() {
+        match decode_json(kind, raw, &ingest.validator) {
+            Ok(event) => {
+                value.clear();
+                event.encode(&mut value);
+                producer.send(kind.topic(), &event.key(), &value)?;
+                response.accepted += 1;
+            }
+            Err(error) => {
+                let cut = &raw[..raw.len().min(MAX_RAW_BYTES)];
+                let source = format!("http:{}", kind.topic());
+                let dl = DeadLetter::new("ingest", kind, source, &error, cut, ingest.validator.pseudonymizer())
+                    .at_line(index as u64 + 1);
+                let record = serde_json::to_vec(&dl).unwrap_or_default();
+                producer.send(topic::DEAD_LETTER, &dl.key(), &record)?;
+                response.rejected += 1;
+                response.errors.push(ItemError {
+                    index,
+                    reason: error.reason().to_string(),
+                    message: error.to_string(),
+                });
+            }
+        }
+    }
+    producer.flush()?;
+    metrics::counter!(m::HTTP_INGESTED, "topic" => kind.topic(), "outcome" => "accepted").increment(response.accepted);
+    metrics::counter!(m::HTTP_INGESTED, "topic" => kind.topic(), "outcome" => "rejected").increment(response.rejected);
+    let status = if response.accepted == 0 { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    Ok((status, response))
+}
+
+async fn ingest(
+    state: AppState,
+    kind: EventKind,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body?;
+    if state.ingest.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "ingest_disabled",
+            "this server does not accept events; run it with a bus (streamify serve, run or quickstart)",
+        ));
+    }
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.is_empty() && k.len() <= MAX_KEY_BYTES => Some(format!("{}:{k}", kind.topic())),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_idempotency_key",
+                    format!("Idempotency-Key must be 1 to {MAX_KEY_BYTES} visible ASCII characters"),
+                ));
+            }
+        },
+    };
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+    if let Some(key) = &key {
+        let earlier =
+            state.ingest.as_ref().map(|i| i.seen.lock().unwrap_or_else(|p| p.into_inner()).begin(key, Instant::now()));
+        if let Some((status, mut response)) = earlier.transpose()?.flatten() {
+            response.duplicate = true;
+            metrics::counter!(m::HTTP_INGESTED, "topic" => kind.topic(), "outcome" => "duplicate")
+                .increment(response.accepted);
+            return Ok(super::json(status, response));
+        }
+    }
+    let worker = state.clone();
+    let outcome = blocking(move || {
+        let ingest = worker.ingest.as_ref().ok_or_else(|| ApiError::internal("ingest went away"))?;
+        handle(ingest, kind, &body, json)
+    })
+    .await;
+    if let (Some(key), Some(ingest)) = (&key, state.ingest.as_ref()) {
+        ingest.seen.lock().unwrap_or_else(|p| p.into_inner()).finish(key, outcome.as_ref().ok().cloned());
+    }
+    let (status, response) = outcome?;
+    Ok(super::json(status, response))
+}
+
+/// Sends transactions to the `transactions` topic.
+#[utoipa::path(post, path = "/api/v1/transactions", tag = "ingest",
+    request_body(content = String, description = "one JSON transaction, a JSON array of them, or NDJSON", content_type = "application/x-ndjson"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retried request a no-op")),
+    responses((status = 200, body = IngestResponse), (status = 422, body = IngestResponse),
+              (status = 413, body = crate::serve::error::ErrorBody), (status = 503, body = crate::serve::error::ErrorBody)))]
+pub async fn transactions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    ingest(state, EventKind::Transaction, headers, body).await
+}
+
+/// Sends click events to the `clickstream` topic.
+#[utoipa::path(post, path = "/api/v1/clickstream", tag = "ingest",
+    request_body(content = String, description = "one JSON click event, a JSON array of them, or NDJSON", content_type = "application/x-ndjson"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retried request a no-op")),
+    responses((status = 200, body = IngestResponse), (status = 422, body = IngestResponse),
+              (status = 413, body = crate::serve::error::ErrorBody), (status = 503, body = crate::serve::error::ErrorBody)))]
+pub async fn clickstream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    ingest(state, EventKind::Click, headers, body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_split_into_array_object_or_lines() {
+        let a = items(br#" [{"a":1}, {"b":2}]"#, false).unwrap();
+        assert_eq!(a, vec![&br#"{"a":1}"#[..], &br#"{"b":2}"#[..]]);
+        let o = items(b"{\n\"a\": 1\n}", true).unwrap();
+        assert_eq!(o.len(), 1);
+        let l = items(b"{\"a\":1}\n\n{\"b\":2}\n", false).unwrap();
+        assert_eq!(l.len(), 2);
+        assert_eq!(items(b"[1,", false).unwrap_err().code, "invalid_json");
+    }
+
+    #[test]
+    fn a_repeated_key_gets_the_first_answer_and_a_failed_one_is_forgotten() {
+        let mut seen = Seen::new(Duration::from_secs(60));
+        let t = Instant::now();
+        assert!(seen.begin("k", t).unwrap().is_none());
+        assert_eq!(seen.begin("k", t).unwrap_err().code, "request_in_progress");
+        let answer = IngestResponse { accepted: 3, rejected: 0, errors: vec![], duplicate: false };
+        seen.finish("k", Some((StatusCode::OK, answer)));
+        assert_eq!(seen.begin("k", t).unwrap().unwrap().1.accepted, 3);
+        assert!(seen.begin("j", t).unwrap().is_none());
+        seen.finish("j", None);
+        assert!(seen.begin("j", t).unwrap().is_none(), "a failed request's key is free again");
+        // Past the ttl a key is new again.
+        assert!(seen.begin("k", t + Duration::from_secs(61)).unwrap().is_none());
+    }
+}

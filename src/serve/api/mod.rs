@@ -1,0 +1,154 @@
+//! The REST API under `/api/v1`, one file per resource, and its OpenAPI document.
+//!
+//! Reads of the lake run the named queries of `sql/api/*.sql` with their filters bound as
+//! parameters (`$1`, `$2`...), never spliced into the text, on a DataFusion session that is
+//! reopened at most every [`LakeReader::REFRESH`] to see new commits. A table the lake does not
+//! have yet reads as empty.
+
+pub mod health;
+pub mod ingest;
+pub mod live;
+pub mod read;
+pub mod sql;
+pub mod status;
+
+use super::error::ApiError;
+use super::sql::{SqlError, SqlSession};
+use crate::sink::Lake;
+use axum::Json;
+use axum::response::IntoResponse;
+use deltalake::arrow::array::RecordBatch;
+use deltalake::datafusion::common::ScalarValue;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The OpenAPI document of the API, as served at `/api/openapi.json` and committed in
+/// `docs/openapi.json`.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Streamify API", description = "Real-time e-commerce analytics and fraud detection."),
+    paths(
+        health::healthz,
+        health::readyz,
+        status::status,
+        live::snapshot,
+        live::stream,
+        read::kpis,
+        read::breakdown,
+        read::alerts,
+        read::alert,
+        read::customer,
+        read::sessions,
+        read::funnel,
+        sql::sql,
+        ingest::transactions,
+        ingest::clickstream,
+    ),
+    components(schemas(super::error::ErrorBody, super::live::Snapshot, read::Page)),
+    modifiers(&Security),
+    security(("bearer" = []), ("basic" = [])),
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme("basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
+    }
+}
+
+/// The OpenAPI document as pretty JSON (what `docs/openapi.json` holds).
+pub fn openapi_document() -> String {
+    use utoipa::OpenApi as _;
+    ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serializes") + "\n"
+}
+
+pub async fn openapi_json() -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], openapi_document())
+}
+
+/// A shared, periodically reopened SQL session over the lake.
+pub struct LakeReader {
+    dir: std::path::PathBuf,
+    session: Mutex<Option<(Instant, Arc<SqlSession>)>>,
+}
+
+impl LakeReader {
+    /// How stale a read may be.
+    pub const REFRESH: Duration = Duration::from_secs(2);
+
+    pub fn new(dir: std::path::PathBuf) -> Self {
+        LakeReader { dir, session: Mutex::new(None) }
+    }
+
+    /// A session at most [`Self::REFRESH`] old; blocking (call from `spawn_blocking`).
+    pub fn session(&self) -> Result<Arc<SqlSession>, ApiError> {
+        let mut slot = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((opened, session)) = slot.as_ref()
+            && opened.elapsed() < Self::REFRESH
+        {
+            return Ok(session.clone());
+        }
+        let lake = Lake::open(&self.dir).map_err(|e| ApiError::unavailable("lake_unavailable", e.to_string(), 5))?;
+        let session = Arc::new(SqlSession::open(&lake)?);
+        *slot = Some((Instant::now(), session.clone()));
+        Ok(session)
+    }
+
+    /// Runs a read-only statement with parameters; a missing table reads as no rows.
+    pub fn query(
+        &self,
+        sql: &str,
+        params: Vec<ScalarValue>,
+        skip: usize,
+        max_rows: usize,
+        timeout: Duration,
+    ) -> Result<(Vec<serde_json::Value>, bool), ApiError> {
+        let session = self.session()?;
+        match session.query_read_only(sql, params, skip, max_rows, timeout) {
+            Ok((batches, more)) => Ok((rows_json(&batches)?, more)),
+            Err(SqlError::UnknownTable { .. }) => Ok((Vec::new(), false)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Rows as JSON objects (nulls kept).
+pub fn rows_json(batches: &[RecordBatch]) -> Result<Vec<serde_json::Value>, ApiError> {
+    let text = super::sql::render(batches, super::sql::Format::Json)?;
+    serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("reading query results: {e}")))
+}
+
+/// Runs blocking work (the lake, the bus) off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal(format!("request task failed: {e}")))?
+}
+
+/// JSON with the given status.
+pub fn json<T: serde::Serialize>(status: axum::http::StatusCode, body: T) -> axum::response::Response {
+    (status, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_committed_openapi_document_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
+        let current = super::openapi_document();
+        if std::env::var_os("BLESS").is_some() {
+            std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/docs")).unwrap();
+            std::fs::write(path, &current).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == current,
+            "docs/openapi.json is not the API's document: run `BLESS=1 cargo nextest run openapi` and commit it"
+        );
+    }
+}

@@ -1,0 +1,298 @@
+//! Read endpoints over the lake: KPIs, breakdowns, alerts, a customer, sessions and the funnel.
+//! Every filter is validated, then bound as a parameter of a named query (`sql/api/*.sql`).
+
+use super::{LakeReader, blocking};
+use crate::model::Timestamp;
+use crate::serve::AppState;
+use crate::serve::error::ApiError;
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use deltalake::datafusion::common::ScalarValue;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+const ALERTS_SQL: &str = include_str!("../../../sql/api/alerts.sql");
+const ALERT_SQL: &str = include_str!("../../../sql/api/alert.sql");
+const CUSTOMER_SQL: &str = include_str!("../../../sql/api/customer_transactions.sql");
+const KPIS_1M_SQL: &str = include_str!("../../../sql/api/kpis_1m.sql");
+const KPIS_1H_SQL: &str = include_str!("../../../sql/api/kpis_1h.sql");
+const BY_MERCHANT_SQL: &str = include_str!("../../../sql/api/breakdown_merchant.sql");
+const BY_COUNTRY_SQL: &str = include_str!("../../../sql/api/breakdown_country.sql");
+const BY_PAYMENT_SQL: &str = include_str!("../../../sql/api/breakdown_payment_method.sql");
+const SESSIONS_SQL: &str = include_str!("../../../sql/api/sessions.sql");
+const FUNNEL_SQL: &str = include_str!("../../../sql/api/funnel.sql");
+
+/// The deepest `offset` a list accepts; page by time (`to`) beyond it.
+const MAX_OFFSET: usize = 100_000;
+const DEFAULT_LIMIT: usize = 100;
+const RISK_LEVELS: &[&str] = &["CRITICAL", "HIGH", "MEDIUM", "LOW", "MINIMAL"];
+
+/// One page of rows.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page {
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<serde_json::Value>,
+    pub limit: usize,
+    pub offset: usize,
+    /// The `offset` of the next page; absent on the last page.
+    pub next_offset: Option<usize>,
+}
+
+/// Filters and paging of a list; `from` and `to` are ISO-8601 timestamps (from inclusive, to
+/// exclusive).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Rows per page (default 100, at most `serve.max_page_size`).
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+    /// Alerts: CRITICAL, HIGH, MEDIUM, LOW or MINIMAL.
+    pub risk_level: Option<String>,
+    /// Alerts: one merchant.
+    pub merchant: Option<String>,
+    /// Alerts and sessions: one customer.
+    pub user_id: Option<String>,
+    /// KPIs: `1m` (default) or `1h`.
+    pub window: Option<String>,
+    /// Funnel: one category.
+    pub category: Option<String>,
+}
+
+struct Checked {
+    from: ScalarValue,
+    to: ScalarValue,
+    limit: usize,
+    offset: usize,
+}
+
+fn time_param(name: &str, value: Option<&str>) -> Result<ScalarValue, ApiError> {
+    let micros = match value {
+        None => None,
+        Some(text) => Some(Timestamp::parse(text).map(Timestamp::micros).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                format!("`{name}` = {text:?} is not a timestamp; use ISO-8601 like 2025-01-01T00:00:00Z"),
+            )
+        })?),
+    };
+    Ok(ScalarValue::TimestampMicrosecond(micros, Some("UTC".into())))
+}
+
+fn text(value: Option<&str>) -> ScalarValue {
+    ScalarValue::Utf8(value.map(str::to_string))
+}
+
+fn check(state: &AppState, q: &ListQuery) -> Result<Checked, ApiError> {
+    let cap = state.config.max_page_size;
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT.min(cap));
+    if limit == 0 || limit > cap {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("`limit` = {limit}: use 1 to {cap} (serve.max_page_size)"),
+        ));
+    }
+    let offset = q.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("`offset` = {offset}: use at most {MAX_OFFSET}; narrow the time range with `to` instead"),
+        ));
+    }
+    Ok(Checked { from: time_param("from", q.from.as_deref())?, to: time_param("to", q.to.as_deref())?, limit, offset })
+}
+
+fn query(q: Result<Query<ListQuery>, QueryRejection>) -> Result<ListQuery, ApiError> {
+    Ok(q?.0)
+}
+
+async fn page(
+    state: &AppState,
+    sql: &'static str,
+    params: Vec<ScalarValue>,
+    c: &Checked,
+) -> Result<Json<Page>, ApiError> {
+    let reader: Arc<LakeReader> = state.reader.clone();
+    let (limit, offset, timeout) = (c.limit, c.offset, state.config.request_timeout);
+    let (items, more) = blocking(move || reader.query(sql, params, offset, limit, timeout)).await?;
+    let next_offset = more.then_some(offset + limit);
+    Ok(Json(Page { items, limit, offset, next_offset }))
+}
+
+/// Platform KPIs per closed window (`window` = `1m` or `1h`), newest first.
+#[utoipa::path(get, path = "/api/v1/kpis", params(ListQuery), tag = "read",
+    responses((status = 200, body = Page), (status = 400, body = crate::serve::error::ErrorBody)))]
+pub async fn kpis(
+    State(state): State<AppState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let q = query(q)?;
+    let c = check(&state, &q)?;
+    let sql = match q.window.as_deref().unwrap_or("1m") {
+        "1m" => KPIS_1M_SQL,
+        "1h" => KPIS_1H_SQL,
+        other => return Err(ApiError::bad_request("invalid_parameter", format!("`window` = {other:?}: use 1m or 1h"))),
+    };
+    page(&state, sql, vec![c.from.clone(), c.to.clone()], &c).await
+}
+
+/// Orders, revenue and alerts by `merchant`, `country` or `payment_method` over a time range.
+#[utoipa::path(get, path = "/api/v1/breakdown/{dimension}", params(("dimension" = String, Path, description = "merchant, country or payment_method"), ListQuery), tag = "read",
+    responses((status = 200, body = Page), (status = 400, body = crate::serve::error::ErrorBody)))]
+pub async fn breakdown(
+    State(state): State<AppState>,
+    Path(dimension): Path<String>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let q = query(q)?;
+    let c = check(&state, &q)?;
+    let sql = match dimension.as_str() {
+        "merchant" => BY_MERCHANT_SQL,
+        "country" => BY_COUNTRY_SQL,
+        "payment_method" => BY_PAYMENT_SQL,
+        other => {
+            return Err(ApiError::not_found(format!(
+                "no breakdown by {other:?}: use merchant, country or payment_method"
+            )));
+        }
+    };
+    page(&state, sql, vec![c.from.clone(), c.to.clone()], &c).await
+}
+
+/// Fraud alerts, newest first, filtered by risk level, time, merchant and customer.
+#[utoipa::path(get, path = "/api/v1/alerts", params(ListQuery), tag = "fraud",
+    responses((status = 200, body = Page), (status = 400, body = crate::serve::error::ErrorBody)))]
+pub async fn alerts(
+    State(state): State<AppState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let q = query(q)?;
+    let c = check(&state, &q)?;
+    let level = match q.risk_level.as_deref() {
+        None => None,
+        Some(l) => Some(RISK_LEVELS.iter().find(|r| r.eq_ignore_ascii_case(l)).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                format!("`risk_level` = {l:?}: use one of {}", RISK_LEVELS.join(", ")),
+            )
+        })?),
+    };
+    let params = vec![
+        text(level.copied()),
+        c.from.clone(),
+        c.to.clone(),
+        text(q.merchant.as_deref()),
+        text(q.user_id.as_deref()),
+    ];
+    page(&state, ALERTS_SQL, params, &c).await
+}
+
+/// One reason code of a score.
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Reason {
+    pub code: String,
+    pub points: i64,
+}
+
+/// `known_fraud:50,crypto:20` as a list.
+pub fn reasons(text: &str) -> Vec<Reason> {
+    text.split(',')
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            let (code, points) = r.split_once(':').unwrap_or((r, "0"));
+            Reason { code: code.to_string(), points: points.parse().unwrap_or(0) }
+        })
+        .collect()
+}
+
+/// One alert with its reason codes as a list.
+#[utoipa::path(get, path = "/api/v1/alerts/{alert_id}", params(("alert_id" = String, Path)), tag = "fraud",
+    responses((status = 200, body = Object), (status = 404, body = crate::serve::error::ErrorBody)))]
+pub async fn alert(
+    State(state): State<AppState>,
+    Path(alert_id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let reader = state.reader.clone();
+    let timeout = state.config.request_timeout;
+    let id = alert_id.clone();
+    let (mut rows, _) = blocking(move || reader.query(ALERT_SQL, vec![text(Some(&id))], 0, 1, timeout)).await?;
+    let Some(mut row) = rows.pop() else {
+        return Err(ApiError::not_found(format!(
+            "no alert {alert_id:?} in the lake (yet); alerts land with each checkpoint"
+        )));
+    };
+    let list = reasons(row.get("reasons").and_then(|r| r.as_str()).unwrap_or(""));
+    row["reason_codes"] = serde_json::to_value(list).unwrap_or_default();
+    Ok(Json(row))
+}
+
+/// A customer's recent transactions with their baseline, and their alerts (risk history).
+#[utoipa::path(get, path = "/api/v1/customers/{user_id}", params(("user_id" = String, Path), ListQuery), tag = "fraud",
+    responses((status = 200, body = Object), (status = 400, body = crate::serve::error::ErrorBody)))]
+pub async fn customer(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let q = query(q)?;
+    let c = check(&state, &q)?;
+    let reader = state.reader.clone();
+    let (limit, timeout) = (c.limit, state.config.request_timeout);
+    let id = user_id.clone();
+    let (transactions, alerts) = blocking(move || {
+        let (tx, _) = reader.query(CUSTOMER_SQL, vec![text(Some(&id))], 0, limit, timeout)?;
+        let none = || ScalarValue::TimestampMicrosecond(None, Some("UTC".into()));
+        let params = vec![text(None), none(), none(), text(None), text(Some(&id))];
+        let (alerts, _) = reader.query(ALERTS_SQL, params, 0, limit, timeout)?;
+        Ok((tx, alerts))
+    })
+    .await?;
+    let baseline = transactions.first().map(|t| {
+        serde_json::json!({
+            "tx_count": t["customer_tx_count"], "avg_amount": t["customer_avg_amount"], "std_amount": t["customer_std_amount"],
+        })
+    });
+    Ok(Json(serde_json::json!({
+        "user_id": user_id, "baseline": baseline, "transactions": transactions, "alerts": alerts,
+    })))
+}
+
+/// Closed clickstream sessions, newest first.
+#[utoipa::path(get, path = "/api/v1/sessions", params(ListQuery), tag = "read",
+    responses((status = 200, body = Page), (status = 400, body = crate::serve::error::ErrorBody)))]
+pub async fn sessions(
+    State(state): State<AppState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let q = query(q)?;
+    let c = check(&state, &q)?;
+    page(&state, SESSIONS_SQL, vec![text(q.user_id.as_deref()), c.from.clone(), c.to.clone()], &c).await
+}
+
+/// Views -> carts -> purchases per category with conversion rates, over a time range.
+#[utoipa::path(get, path = "/api/v1/funnel", params(ListQuery), tag = "read",
+    responses((status = 200, body = Page), (status = 400, body = crate::serve::error::ErrorBody)))]
+pub async fn funnel(
+    State(state): State<AppState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let q = query(q)?;
+    let c = check(&state, &q)?;
+    page(&state, FUNNEL_SQL, vec![text(q.category.as_deref()), c.from.clone(), c.to.clone()], &c).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_are_listed_with_their_points() {
+        assert_eq!(
+            reasons("known_fraud:50,crypto:20"),
+            vec![Reason { code: "known_fraud".into(), points: 50 }, Reason { code: "crypto".into(), points: 20 }]
+        );
+        assert!(reasons("").is_empty());
+    }
+}

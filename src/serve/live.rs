@@ -1,0 +1,417 @@
+//! The live view behind the dashboard: what the processor just produced, folded as it is handed
+//! to the committer, plus the processor's status.
+//!
+//! What it promises: every transaction, click and alert the processor emits is counted once in
+//! the per-minute buckets of its event time, as long as that minute is among the newest
+//! [`MINUTES`] minutes seen (older ones are dropped, not counted elsewhere); the view is what the
+//! processor computed, ahead of the lake commit by up to one checkpoint interval, and after a
+//! crash it restarts empty (the lake and the gold tables are the record, this is a window on it).
+//! `status` is the processor's last report. A snapshot is consistent with itself: it is taken
+//! under one lock.
+//!
+//! Pure logic: no I/O and no async; the server reads [`Live::snapshot`], the processor's
+//! committer thread calls [`Live::fold`] and the processing thread's status hook [`Live::status`].
+
+use crate::model::{ClickType, Timestamp};
+use crate::stream::outputs::{AlertRow, Outputs};
+use crate::stream::runtime::Status;
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Event-time minutes kept.
+pub const MINUTES: usize = 60;
+/// Minutes summed in the headline cards.
+pub const RECENT_MINUTES: i64 = 10;
+/// Alerts kept, newest first.
+pub const ALERTS: usize = 50;
+/// Latency points kept (one per [`LATENCY_STEP`] of wall-clock time).
+pub const LATENCY_POINTS: usize = 120;
+pub const LATENCY_STEP: Duration = Duration::from_secs(5);
+/// Events per second are measured over this much wall-clock time.
+const RATE_SPAN: Duration = Duration::from_secs(5);
+const MICROS_PER_MINUTE: i64 = 60_000_000;
+
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct Snapshot {
+    /// Wall-clock time the snapshot was taken (RFC 3339).
+    #[schema(value_type = String)]
+    pub as_of: Timestamp,
+    /// `open` when the server runs without credentials (loopback only), else `authenticated`.
+    pub mode: &'static str,
+    pub status: StatusView,
+    pub last_10m: Recent,
+    /// Oldest first, one per event-time minute with data.
+    pub minutes: Vec<MinuteView>,
+    /// Oldest first, one per 5 s of wall-clock time.
+    pub latency: Vec<LatencyPoint>,
+    /// Over the kept minutes, biggest revenue first.
+    pub by_category: Vec<Breakdown>,
+    pub by_payment_method: Vec<Breakdown>,
+    pub by_country: Vec<Breakdown>,
+    /// Newest first.
+    #[schema(value_type = Vec<Object>)]
+    pub alerts: Vec<AlertRow>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct StatusView {
+    /// Whether a processor reports to this server.
+    pub running: bool,
+    pub epoch: u64,
+    pub committed_epoch: u64,
+    #[schema(value_type = Option<String>)]
+    pub last_checkpoint: Option<Timestamp>,
+    #[schema(value_type = Option<String>)]
+    pub watermark: Option<Timestamp>,
+    pub watermark_lag_secs: Option<f64>,
+    pub consumer_lag_records: Option<u64>,
+    pub events_per_sec: f64,
+    pub transactions: u64,
+    pub clicks: u64,
+    pub dead_letters: u64,
+    pub late_events: u64,
+    pub alerts: u64,
+    pub windows_closed: u64,
+    pub open_windows: u64,
+    pub open_sessions: u64,
+    pub customers: u64,
+    pub latency_p50_us: Option<u64>,
+    pub latency_p99_us: Option<u64>,
+    pub latency_p999_us: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct Recent {
+    pub orders: u64,
+    pub revenue: f64,
+    pub avg_order_value: f64,
+    pub alerts: u64,
+    /// Alerts per order, 0 to 1.
+    pub fraud_rate: f64,
+    /// Purchases per page view, 0 to 1; absent without page views.
+    pub conversion_rate: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct MinuteView {
+    #[schema(value_type = String)]
+    pub minute: Timestamp,
+    pub orders: u64,
+    pub revenue: f64,
+    pub alerts: u64,
+    pub page_views: u64,
+    pub cart_adds: u64,
+    pub purchases: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct LatencyPoint {
+    #[schema(value_type = String)]
+    pub at: Timestamp,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Breakdown {
+    pub key: String,
+    pub orders: u64,
+    pub revenue: f64,
+    pub alerts: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Sums {
+    orders: u64,
+    revenue: f64,
+    alerts: u64,
+}
+
+impl Sums {
+    fn add(&mut self, amount: f64, alert: bool) {
+        self.orders += 1;
+        self.revenue += amount;
+        self.alerts += u64::from(alert);
+    }
+
+    fn merge(&mut self, other: &Sums) {
+        self.orders += other.orders;
+        self.revenue += other.revenue;
+        self.alerts += other.alerts;
+    }
+}
+
+#[derive(Debug, Default)]
+struct Minute {
+    index: i64,
+    view: MinuteView,
+    by_category: HashMap<String, Sums>,
+    by_payment_method: HashMap<&'static str, Sums>,
+    by_country: HashMap<String, Sums>,
+}
+
+/// The fold of the processor's outputs and status; see the module docs.
+#[derive(Debug, Default)]
+pub struct LiveView {
+    /// Ascending by minute index, at most [`MINUTES`], the newest minute seen last.
+    minutes: VecDeque<Minute>,
+    alerts: VecDeque<AlertRow>,
+    latency: VecDeque<LatencyPoint>,
+    /// Samples of the current latency step and when it began.
+    pending_latency: Vec<u64>,
+    step_started: Option<Instant>,
+    status: StatusView,
+    /// (when, events read so far) of recent status reports, for the rate.
+    reads: VecDeque<(Instant, u64)>,
+    /// When the processor last reported.
+    reported: Option<Instant>,
+}
+
+fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Sums>, key: K, amount: f64, alert: bool) {
+    map.entry(key).or_default().add(amount, alert);
+}
+
+impl LiveView {
+    /// The bucket of `time`'s minute, made if it is new; `None` when older than every kept one.
+    fn minute(&mut self, time: Timestamp) -> Option<&mut Minute> {
+        let index = time.micros().div_euclid(MICROS_PER_MINUTE);
+        let newest = self.minutes.back().map(|m| m.index);
+        if newest.is_none_or(|n| index > n) {
+            self.minutes.push_back(Minute {
+                index,
+                view: MinuteView { minute: Timestamp::from_micros(index * MICROS_PER_MINUTE), ..Default::default() },
+                ..Default::default()
+            });
+            while let Some(front) = self.minutes.front()
+                && front.index <= index - MINUTES as i64
+            {
+                self.minutes.pop_front();
+            }
+            return self.minutes.back_mut();
+        }
+        if index <= newest.unwrap_or(i64::MIN) - MINUTES as i64 {
+            return None;
+        }
+        let at = self.minutes.partition_point(|m| m.index < index);
+        if self.minutes.get(at).is_none_or(|m| m.index != index) {
+            let minute = Minute {
+                index,
+                view: MinuteView { minute: Timestamp::from_micros(index * MICROS_PER_MINUTE), ..Default::default() },
+                ..Default::default()
+            };
+            self.minutes.insert(at, minute);
+        }
+        self.minutes.get_mut(at)
+    }
+
+    /// Counts what one handover of the processor's outputs holds.
+    pub fn fold(&mut self, outputs: &Outputs) {
+        for row in &outputs.silver_transactions {
+            let tx = &*row.tx;
+            let Some(m) = self.minute(tx.timestamp) else { continue };
+            m.view.orders += 1;
+            m.view.revenue += tx.amount;
+            m.view.alerts += u64::from(row.is_alert);
+            let category = tx.category.as_deref().unwrap_or("unknown");
+            match m.by_category.get_mut(category) {
+                Some(sums) => sums.add(tx.amount, row.is_alert),
+                None => bump(&mut m.by_category, category.to_string(), tx.amount, row.is_alert),
+            }
+            bump(
+                &mut m.by_payment_method,
+                crate::model::Vocabulary::as_str(tx.payment_method),
+                tx.amount,
+                row.is_alert,
+            );
+            match m.by_country.get_mut(row.country.as_str()) {
+                Some(sums) => sums.add(tx.amount, row.is_alert),
+                None => bump(&mut m.by_country, row.country.clone(), tx.amount, row.is_alert),
+            }
+        }
+        for row in &outputs.bronze_clickstream {
+            let click = &*row.click;
+            let Some(m) = self.minute(click.event_timestamp) else { continue };
+            match click.event_type {
+                ClickType::PageView => m.view.page_views += 1,
+                ClickType::AddToCart => m.view.cart_adds += 1,
+                ClickType::Purchase => m.view.purchases += 1,
+                _ => {}
+            }
+        }
+        for alert in &outputs.alerts {
+            self.alerts.push_front(alert.clone());
+        }
+        self.alerts.truncate(ALERTS);
+    }
+
+    /// Takes the processor's status report made at `at` (wall clock `now`), with the consumer
+    /// lag when the caller knows it.
+    pub fn status(&mut self, status: &Status, lag: Option<u64>, at: Instant, now: Timestamp) {
+        let c = &status.counters;
+        let read = c.transactions + c.clicks + c.dead_letters;
+        self.reported = Some(at);
+        self.reads.push_back((at, read));
+        while self.reads.len() > 2 && self.reads.get(1).is_some_and(|(t, _)| at.duration_since(*t) >= RATE_SPAN) {
+            self.reads.pop_front();
+        }
+        let events_per_sec = match (self.reads.front(), self.reads.back()) {
+            (Some((t0, n0)), Some((t1, n1))) if t1 > t0 => n1.saturating_sub(*n0) as f64 / (*t1 - *t0).as_secs_f64(),
+            _ => 0.0,
+        };
+        let last_checkpoint =
+            if status.committed_epoch > self.status.committed_epoch { Some(now) } else { self.status.last_checkpoint };
+        self.pending_latency.extend_from_slice(&status.latency_us);
+        let step_started = *self.step_started.get_or_insert(at);
+        if at.duration_since(step_started) >= LATENCY_STEP {
+            if !self.pending_latency.is_empty() {
+                self.pending_latency.sort_unstable();
+                let p = &self.pending_latency;
+                self.latency.push_back(LatencyPoint {
+                    at: now,
+                    p50_us: quantile(p, 0.5),
+                    p99_us: quantile(p, 0.99),
+                    max_us: *p.last().unwrap_or(&0),
+                });
+                while self.latency.len() > LATENCY_POINTS {
+                    self.latency.pop_front();
+                }
+            }
+            self.pending_latency.clear();
+            self.step_started = Some(at);
+        }
+        let mut recent: Vec<u64> = status.latency_us.clone();
+        recent.sort_unstable();
+        let pick = |q| (!recent.is_empty()).then(|| quantile(&recent, q));
+        let (p50, p99, p999) = match pick(0.5) {
+            Some(p50) => (Some(p50), pick(0.99), pick(0.999)),
+            // No transaction since the last report: keep the last figures.
+            None => (self.status.latency_p50_us, self.status.latency_p99_us, self.status.latency_p999_us),
+        };
+        self.status = StatusView {
+            running: true,
+            epoch: status.epoch,
+            committed_epoch: status.committed_epoch,
+            last_checkpoint,
+            watermark: status.watermark,
+            watermark_lag_secs: status.watermark.map(|w| (now.micros() - w.micros()) as f64 / 1e6),
+            consumer_lag_records: lag,
+            events_per_sec,
+            transactions: c.transactions,
+            clicks: c.clicks,
+            dead_letters: c.dead_letters,
+            late_events: c.late_events,
+            alerts: c.alerts,
+            windows_closed: c.windows_closed,
+            open_windows: status.open_windows as u64,
+            open_sessions: status.open_sessions as u64,
+            customers: status.customers as u64,
+            latency_p50_us: p50,
+            latency_p99_us: p99,
+            latency_p999_us: p999,
+        };
+    }
+
+    /// The processor stopped: the status stays as last reported, marked not running.
+    pub fn stopped(&mut self) {
+        self.status.running = false;
+        self.status.events_per_sec = 0.0;
+        self.reads.clear();
+    }
+
+    pub fn snapshot(&self, now: Timestamp, open: bool) -> Snapshot {
+        let newest = self.minutes.back().map_or(i64::MIN, |m| m.index);
+        let mut recent = Sums::default();
+        let (mut views, mut purchases) = (0u64, 0u64);
+        let mut category: HashMap<&str, Sums> = HashMap::new();
+        let mut payment: HashMap<&str, Sums> = HashMap::new();
+        let mut country: HashMap<&str, Sums> = HashMap::new();
+        for m in &self.minutes {
+            if m.index > newest - RECENT_MINUTES {
+                recent.merge(&Sums { orders: m.view.orders, revenue: m.view.revenue, alerts: m.view.alerts });
+                views += m.view.page_views;
+                purchases += m.view.purchases;
+            }
+            m.by_category.iter().for_each(|(k, s)| category.entry(k.as_str()).or_default().merge(s));
+            m.by_payment_method.iter().for_each(|(k, s)| payment.entry(*k).or_default().merge(s));
+            m.by_country.iter().for_each(|(k, s)| country.entry(k.as_str()).or_default().merge(s));
+        }
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        Snapshot {
+            as_of: now,
+            mode: if open { "open" } else { "authenticated" },
+            status: self.status.clone(),
+            last_10m: Recent {
+                orders: recent.orders,
+                revenue: recent.revenue,
+                avg_order_value: ratio(recent.revenue, recent.orders as f64),
+                alerts: recent.alerts,
+                fraud_rate: ratio(recent.alerts as f64, recent.orders as f64),
+                conversion_rate: (views > 0).then(|| purchases as f64 / views as f64),
+            },
+            minutes: self.minutes.iter().map(|m| m.view.clone()).collect(),
+            latency: self.latency.iter().cloned().collect(),
+            by_category: ranked(category),
+            by_payment_method: ranked(payment),
+            by_country: ranked(country),
+            alerts: self.alerts.iter().cloned().collect(),
+        }
+    }
+}
+
+/// The `q` quantile of sorted, non-empty samples (nearest rank).
+fn quantile(sorted: &[u64], q: f64) -> u64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn ranked(map: HashMap<&str, Sums>) -> Vec<Breakdown> {
+    let mut rows: Vec<Breakdown> = map
+        .into_iter()
+        .map(|(key, s)| Breakdown { key: key.to_string(), orders: s.orders, revenue: s.revenue, alerts: s.alerts })
+        .collect();
+    rows.sort_by(|a, b| b.revenue.total_cmp(&a.revenue).then_with(|| a.key.cmp(&b.key)));
+    rows
+}
+
+/// A [`LiveView`] shared by the processor's threads and the server.
+#[derive(Clone, Debug, Default)]
+pub struct Live(Arc<Mutex<LiveView>>);
+
+impl Live {
+    fn lock(&self) -> MutexGuard<'_, LiveView> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn fold(&self, outputs: &Outputs) {
+        self.lock().fold(outputs);
+    }
+
+    pub fn status(&self, status: &Status, lag: Option<u64>, now: Timestamp) {
+        self.lock().status(status, lag, Instant::now(), now);
+    }
+
+    pub fn stopped(&self) {
+        self.lock().stopped();
+    }
+
+    pub fn snapshot(&self, now: Timestamp, open: bool) -> Snapshot {
+        self.lock().snapshot(now, open)
+    }
+
+    /// Whether a processor reports and is running, and how long ago it last reported.
+    pub fn health(&self) -> (bool, Option<Duration>) {
+        let view = self.lock();
+        (view.status.running, view.reported.map(|at| at.elapsed()))
+    }
+
+    pub fn status_view(&self) -> StatusView {
+        self.lock().status.clone()
+    }
+}
+
+#[cfg(test)]
+#[path = "live_tests.rs"]
+mod tests;

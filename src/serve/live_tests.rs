@@ -1,0 +1,214 @@
+use super::*;
+use crate::model::{ClickEvent, MICROS_PER_SECOND, PaymentMethod, Transaction, UserId};
+use crate::stream::outputs::{BronzeClick, SilverTransaction};
+use crate::stream::runtime::Counters;
+
+const MINUTE: i64 = 60 * MICROS_PER_SECOND;
+/// 2025-01-06T12:00:00Z.
+const NOON: i64 = 1_736_164_800 * MICROS_PER_SECOND;
+
+fn tx(at: i64, amount: f64, location: &str) -> Transaction {
+    Transaction {
+        transaction_id: format!("tx-{at}"),
+        user_id: UserId::Int(1),
+        amount,
+        merchant: "m".into(),
+        timestamp: Timestamp::from_micros(at),
+        is_fraud: None,
+        payment_method: PaymentMethod::CreditCard,
+        location: location.into(),
+        device_id: "d".into(),
+        product_id: None,
+        category: None,
+        quantity: None,
+        currency: "USD".into(),
+        channel: None,
+        ip_address: None,
+        session_id: None,
+        customer_email: None,
+        injected_scenario: None,
+    }
+}
+
+fn silver(at: i64, amount: f64, category: &str, country: &str, alert: bool) -> SilverTransaction {
+    let mut t = tx(at, amount, &format!("City, {country}"));
+    t.category = Some(category.into());
+    SilverTransaction {
+        source_partition: 0,
+        source_offset: 0,
+        tx: Arc::new(t),
+        city: "City".into(),
+        country: country.into(),
+        hour: 12,
+        day_of_week: 0,
+        is_weekend: false,
+        amount_band: "small",
+        is_high_value: false,
+        customer_tx_count: 1,
+        customer_avg_amount: amount,
+        customer_std_amount: 0.0,
+        amount_zscore: None,
+        is_new_device: false,
+        device_customers: 1,
+        distance_km: None,
+        speed_kmh: None,
+        velocity_30m: 1,
+        risk_score: if alert { 80 } else { 0 },
+        risk_level: if alert { "CRITICAL" } else { "MINIMAL" },
+        reasons: String::new(),
+        is_alert: alert,
+    }
+}
+
+fn click(at: i64, kind: ClickType) -> BronzeClick {
+    BronzeClick {
+        source_partition: 0,
+        source_offset: 0,
+        ingest_time: Timestamp::from_micros(at),
+        click: Arc::new(ClickEvent {
+            event_id: format!("e{at}"),
+            user_id: UserId::Int(1),
+            session_id: "s".into(),
+            event_type: kind,
+            event_timestamp: Timestamp::from_micros(at),
+            product_id: None,
+            category: None,
+            price: None,
+            quantity: None,
+            page_url: None,
+            user_agent: None,
+            ip_address: None,
+        }),
+    }
+}
+
+fn alert(id: &str) -> AlertRow {
+    AlertRow {
+        alert_id: id.into(),
+        transaction_id: format!("tx-{id}"),
+        user_id: "1".into(),
+        timestamp: Timestamp::from_micros(NOON),
+        amount: 1.0,
+        merchant: "m".into(),
+        country: "France".into(),
+        payment_method: "crypto",
+        risk_score: 90,
+        risk_level: "CRITICAL",
+        reasons: "crypto:20".into(),
+        rules_version: "v".into(),
+        model_version: None,
+        event_date: chrono::NaiveDate::from_ymd_opt(2025, 1, 6).unwrap(),
+    }
+}
+
+#[test]
+fn transactions_and_clicks_are_counted_in_their_event_minute() {
+    let mut view = LiveView::default();
+    let mut out = Outputs::default();
+    out.silver_transactions.push(silver(NOON, 10.0, "books", "France", false));
+    out.silver_transactions.push(silver(NOON + 59 * MICROS_PER_SECOND, 30.0, "books", "Spain", true));
+    // Out of order: the earlier minute is inserted before the newer one.
+    out.silver_transactions.push(silver(NOON + MINUTE, 5.0, "toys", "France", false));
+    out.silver_transactions.push(silver(NOON - MINUTE, 1.0, "toys", "France", false));
+    out.bronze_clickstream.extend([
+        click(NOON, ClickType::PageView),
+        click(NOON, ClickType::PageView),
+        click(NOON, ClickType::AddToCart),
+        click(NOON, ClickType::Purchase),
+        click(NOON, ClickType::WishlistAdd),
+    ]);
+    view.fold(&out);
+    let s = view.snapshot(Timestamp::from_micros(NOON), true);
+    let minutes: Vec<(i64, u64, f64, u64)> =
+        s.minutes.iter().map(|m| ((m.minute.micros() - NOON) / MINUTE, m.orders, m.revenue, m.alerts)).collect();
+    assert_eq!(minutes, vec![(-1, 1, 1.0, 0), (0, 2, 40.0, 1), (1, 1, 5.0, 0)]);
+    let noon = &s.minutes[1];
+    assert_eq!((noon.page_views, noon.cart_adds, noon.purchases), (2, 1, 1));
+    assert_eq!(s.last_10m.orders, 4);
+    assert_eq!(s.last_10m.revenue, 46.0);
+    assert_eq!(s.last_10m.avg_order_value, 11.5);
+    assert_eq!(s.last_10m.fraud_rate, 0.25);
+    assert_eq!(s.last_10m.conversion_rate, Some(0.5));
+    assert_eq!(s.by_category[0], Breakdown { key: "books".into(), orders: 2, revenue: 40.0, alerts: 1 });
+    assert_eq!(s.by_category[1], Breakdown { key: "toys".into(), orders: 2, revenue: 6.0, alerts: 0 });
+    assert_eq!(s.by_country.iter().map(|b| b.key.as_str()).collect::<Vec<_>>(), ["Spain", "France"]);
+    assert_eq!(s.by_payment_method[0].orders, 4);
+    assert_eq!(s.mode, "open");
+}
+
+#[test]
+fn only_the_newest_sixty_minutes_are_kept_and_older_events_are_dropped() {
+    let mut view = LiveView::default();
+    let mut out = Outputs::default();
+    for m in 0..70 {
+        out.silver_transactions.push(silver(NOON + m * MINUTE, 1.0, "c", "F", false));
+    }
+    view.fold(&out);
+    let s = view.snapshot(Timestamp::from_micros(NOON), false);
+    assert_eq!(s.minutes.len(), MINUTES);
+    assert_eq!(s.minutes[0].minute.micros(), NOON + 10 * MINUTE);
+    assert_eq!(s.last_10m.orders, 10, "the headline sums the newest 10 minutes");
+    assert_eq!(s.by_category[0].orders, 60);
+    // An event older than every kept minute is not counted anywhere.
+    let mut late = Outputs::default();
+    late.silver_transactions.push(silver(NOON, 100.0, "c", "F", false));
+    view.fold(&late);
+    let again = view.snapshot(Timestamp::from_micros(NOON), false);
+    assert_eq!(again.by_category[0].orders, 60);
+    assert_eq!(again.minutes.len(), MINUTES);
+    assert_eq!(again.last_10m.conversion_rate, None);
+}
+
+#[test]
+fn alerts_are_kept_newest_first_up_to_the_cap() {
+    let mut view = LiveView::default();
+    for i in 0..(ALERTS + 5) {
+        let mut out = Outputs::default();
+        out.alerts.push(alert(&format!("a{i}")));
+        view.fold(&out);
+    }
+    let s = view.snapshot(Timestamp::from_micros(NOON), false);
+    assert_eq!(s.alerts.len(), ALERTS);
+    assert_eq!(s.alerts[0].alert_id, format!("a{}", ALERTS + 4));
+    assert_eq!(s.alerts[ALERTS - 1].alert_id, "a5");
+}
+
+#[test]
+fn status_reports_give_the_rate_latency_and_last_checkpoint() {
+    let mut view = LiveView::default();
+    let t0 = Instant::now();
+    let now = Timestamp::from_micros(NOON);
+    let report = |n: u64, committed: u64, latency: Vec<u64>| Status {
+        counters: Counters { transactions: n, clicks: n, ..Default::default() },
+        epoch: committed + 1,
+        committed_epoch: committed,
+        watermark: Some(Timestamp::from_micros(NOON - 3 * MICROS_PER_SECOND)),
+        latency_us: latency,
+        ..Default::default()
+    };
+    view.status(&report(0, 0, vec![]), Some(7), t0, now);
+    assert_eq!(view.snapshot(now, false).status.last_checkpoint, None);
+    view.status(&report(1000, 1, (1..=100).collect()), None, t0 + Duration::from_secs(2), now);
+    let s = view.snapshot(now, false).status;
+    assert!(s.running);
+    assert_eq!(s.events_per_sec, 1000.0, "2000 events read in 2 s");
+    assert_eq!(s.last_checkpoint, Some(now));
+    assert_eq!(s.watermark_lag_secs, Some(3.0));
+    assert_eq!((s.latency_p50_us, s.latency_p99_us, s.latency_p999_us), (Some(50), Some(99), Some(100)));
+    // A report without transactions keeps the last latency figures.
+    view.status(&report(1000, 1, vec![]), None, t0 + Duration::from_secs(8), now);
+    let s = view.snapshot(now, false);
+    assert_eq!(s.status.latency_p99_us, Some(99));
+    assert_eq!(s.status.events_per_sec, 0.0, "nothing read in the last 6 s");
+    assert_eq!(s.latency, vec![LatencyPoint { at: now, p50_us: 50, p99_us: 99, max_us: 100 }]);
+    view.stopped();
+    assert!(!view.snapshot(now, false).status.running);
+}
+
+#[test]
+fn quantiles_use_the_nearest_rank() {
+    assert_eq!(quantile(&[5], 0.99), 5);
+    assert_eq!(quantile(&[1, 2, 3, 4], 0.5), 2);
+    assert_eq!(quantile(&[1, 2, 3, 4], 0.75), 3);
+    assert_eq!(quantile(&[1, 2, 3, 4], 1.0), 4);
+}
