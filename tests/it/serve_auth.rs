@@ -51,7 +51,7 @@ fn credentials_roles_and_malformed_tokens() {
     std::fs::write(
         &config,
         format!(
-            "[privacy]\nemail_key = \"{EMAIL_KEY}\"\n\n[serve.auth]\njwt_secret = \"{JWT_SECRET}\"\ntokens = [{}, {}]\nusers = [{}]\n",
+            "[privacy]\nemail_key = \"{EMAIL_KEY}\"\n\n[serve]\nmax_body_bytes = 4096\n\n[serve.auth]\njwt_secret = \"{JWT_SECRET}\"\ntokens = [{}, {}]\nusers = [{}]\n",
             entry(&token.stdout),
             entry(&metrics.stdout),
             entry(&hashed)
@@ -121,6 +121,18 @@ fn credentials_roles_and_malformed_tokens() {
             .body(critical_transaction("it-auth-1")),
     );
     assert_eq!(ingest_as_admin.status, 200, "{}", ingest_as_admin.body);
+    let too_big = http.send(
+        http.client()
+            .post(format!("{url}/api/v1/transactions"))
+            .header("authorization", bearer(&admin_jwt))
+            .body(format!("{}\n", critical_transaction("big")).repeat(40)),
+    );
+    assert_eq!(
+        (too_big.status, too_big.json()["error"]["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{}",
+        too_big.body
+    );
     let ingest_as_viewer = http.send(
         http.client()
             .post(format!("{url}/api/v1/transactions"))
@@ -231,4 +243,43 @@ fn urlencode(text: &str) -> String {
             }
         })
         .collect()
+}
+
+#[test]
+fn https_with_a_configured_certificate() {
+    let sandbox = Sandbox::new();
+    let (cert, key) = (sandbox.path().join("cert.pem"), sandbox.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let config = sandbox.path().join("tls.toml");
+    std::fs::write(&config, format!("[serve]\ntls_cert = {:?}\ntls_key = {:?}\n", cert, key)).unwrap();
+    let server = Running::start(&sandbox, &["--config", config.to_str().unwrap(), "serve", "--port", "0"]);
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let pem = std::fs::read(&cert).unwrap();
+    let client =
+        reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap()).build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (status, body) = runtime.block_on(async {
+        let r = client.get(format!("{}/api/v1/status", server.url)).send().await.expect("an HTTPS answer");
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"mode\":\"open\""), "{body}");
+    let (code, output) = server.stop();
+    assert_eq!(code, Some(0), "{output}");
 }
