@@ -1,8 +1,8 @@
 //! The REST API under `/api/v1`, one file per resource, and its OpenAPI document.
 //!
 //! Reads of the lake run the named queries of `sql/api/*.sql` with their filters bound as
-//! parameters (`$1`, `$2`...), never spliced into the text, on a DataFusion session that is
-//! reopened at most every [`LakeReader::REFRESH`] to see new commits. A table the lake does not
+//! parameters (`$1`, `$2`...), never spliced into the text, on a shared DataFusion session that a
+//! background thread reopens every [`LakeReader::REFRESH`] to see new commits. A table the lake does not
 //! have yet reads as empty.
 
 pub mod health;
@@ -19,6 +19,7 @@ use axum::Json;
 use axum::response::IntoResponse;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::common::ScalarValue;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -71,31 +72,70 @@ pub async fn openapi_json() -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], openapi_document())
 }
 
-/// A shared, periodically reopened SQL session over the lake.
-pub struct LakeReader {
+/// A shared SQL session over the lake, reopened in the background to see new commits.
+pub struct LakeReader(Arc<ReaderInner>);
+
+struct ReaderInner {
     dir: std::path::PathBuf,
+    /// The lake (and its runtime), opened once.
+    lake: Mutex<Option<Lake>>,
     session: Mutex<Option<(Instant, Arc<SqlSession>)>>,
+    refreshing: AtomicBool,
+}
+
+impl ReaderInner {
+    fn open(&self) -> Result<Arc<SqlSession>, ApiError> {
+        let lake = {
+            let mut slot = self.lake.lock().unwrap_or_else(|p| p.into_inner());
+            match slot.as_ref() {
+                Some(lake) => lake.clone(),
+                None => {
+                    let lake = Lake::open(&self.dir)
+                        .map_err(|e| ApiError::unavailable("lake_unavailable", e.to_string(), 5))?;
+                    slot.insert(lake).clone()
+                }
+            }
+        };
+        let session = Arc::new(SqlSession::open(&lake)?);
+        *self.session.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), session.clone()));
+        Ok(session)
+    }
 }
 
 impl LakeReader {
-    /// How stale a read may be.
+    /// How often the session is reopened: reads lag the lake's commits by about this much (plus
+    /// the time to reopen).
     pub const REFRESH: Duration = Duration::from_secs(2);
 
     pub fn new(dir: std::path::PathBuf) -> Self {
-        LakeReader { dir, session: Mutex::new(None) }
+        LakeReader(Arc::new(ReaderInner {
+            dir,
+            lake: Mutex::new(None),
+            session: Mutex::new(None),
+            refreshing: AtomicBool::new(false),
+        }))
     }
 
-    /// A session at most [`Self::REFRESH`] old; blocking (call from `spawn_blocking`).
+    /// The current session; blocking (call from `spawn_blocking`). Only the first call opens
+    /// one while the caller waits; later, a session older than [`Self::REFRESH`] is served while
+    /// a background thread opens its successor, so no request waits for a reopen.
     pub fn session(&self) -> Result<Arc<SqlSession>, ApiError> {
-        let mut slot = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((opened, session)) = slot.as_ref()
-            && opened.elapsed() < Self::REFRESH
-        {
-            return Ok(session.clone());
+        let current = self.0.session.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some((opened, session)) = current else {
+            return self.0.open();
+        };
+        if opened.elapsed() >= Self::REFRESH && !self.0.refreshing.swap(true, Ordering::AcqRel) {
+            let inner = self.0.clone();
+            let spawned = std::thread::Builder::new().name("lake-reader".into()).spawn(move || {
+                if let Err(error) = inner.open() {
+                    tracing::warn!(%error, "reopening the lake for reads; the previous snapshot stays in use");
+                }
+                inner.refreshing.store(false, Ordering::Release);
+            });
+            if spawned.is_err() {
+                self.0.refreshing.store(false, Ordering::Release);
+            }
         }
-        let lake = Lake::open(&self.dir).map_err(|e| ApiError::unavailable("lake_unavailable", e.to_string(), 5))?;
-        let session = Arc::new(SqlSession::open(&lake)?);
-        *slot = Some((Instant::now(), session.clone()));
         Ok(session)
     }
 
