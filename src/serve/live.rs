@@ -252,7 +252,8 @@ impl LiveView {
     pub fn status(&mut self, status: &Status, lag: Option<u64>, at: Instant, now: Timestamp) {
         let c = &status.counters;
         let read = c.transactions + c.clicks + c.dead_letters;
-        self.reported = Some(at);
+        // The first report's committed epoch is the one resumed from, not one written now.
+        let first = self.reported.replace(at).is_none();
         self.reads.push_back((at, read));
         while self.reads.len() > 2 && self.reads.get(1).is_some_and(|(t, _)| at.duration_since(*t) >= RATE_SPAN) {
             self.reads.pop_front();
@@ -261,8 +262,11 @@ impl LiveView {
             (Some((t0, n0)), Some((t1, n1))) if t1 > t0 => n1.saturating_sub(*n0) as f64 / (*t1 - *t0).as_secs_f64(),
             _ => 0.0,
         };
-        let last_checkpoint =
-            if status.committed_epoch > self.status.committed_epoch { Some(now) } else { self.status.last_checkpoint };
+        let last_checkpoint = if !first && status.committed_epoch > self.status.committed_epoch {
+            Some(now)
+        } else {
+            self.status.last_checkpoint
+        };
         self.pending_latency.extend_from_slice(&status.latency_us);
         let step_started = *self.step_started.get_or_insert(at);
         if at.duration_since(step_started) >= LATENCY_STEP {

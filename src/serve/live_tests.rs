@@ -186,6 +186,7 @@ fn status_reports_give_the_rate_latency_and_last_checkpoint() {
         latency_us: latency,
         ..Default::default()
     };
+    // Resumed from epoch 0 (or any): no checkpoint written yet by this run.
     view.status(&report(0, 0, vec![]), Some(7), t0, now);
     assert_eq!(view.snapshot(now, false).status.last_checkpoint, None);
     view.status(&report(1000, 1, (1..=100).collect()), None, t0 + Duration::from_secs(2), now);
@@ -211,4 +212,17 @@ fn quantiles_use_the_nearest_rank() {
     assert_eq!(quantile(&[1, 2, 3, 4], 0.5), 2);
     assert_eq!(quantile(&[1, 2, 3, 4], 0.75), 3);
     assert_eq!(quantile(&[1, 2, 3, 4], 1.0), 4);
+}
+
+#[test]
+fn a_resumed_epoch_is_not_taken_for_a_checkpoint_written_now() {
+    let mut view = LiveView::default();
+    let now = Timestamp::from_micros(NOON);
+    let resumed = Status { epoch: 9, committed_epoch: 8, ..Default::default() };
+    view.status(&resumed, None, Instant::now(), now);
+    let s = view.snapshot(now, false).status;
+    assert_eq!((s.committed_epoch, s.last_checkpoint), (8, None));
+    let committed = Status { epoch: 10, committed_epoch: 9, ..Default::default() };
+    view.status(&committed, None, Instant::now(), now);
+    assert_eq!(view.snapshot(now, false).status.last_checkpoint, Some(now));
 }

@@ -356,6 +356,8 @@ impl Processor {
         let mut latency = Vec::new();
         let mut ahead = Vec::new();
         let mut status = self.status(Vec::new());
+        // Until this run commits, the last committed epoch is the one it resumed from.
+        status.committed_epoch = self.epoch;
         // The longest turn of the loop since the last status: how long reading stood still.
         let mut stall = Duration::ZERO;
         loop {
