@@ -33,7 +33,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Everything a request may need; cheap to clone.
@@ -80,11 +80,8 @@ impl AppState {
     pub fn new(parts: Parts) -> Result<AppState, String> {
         let auth = auth::Authenticator::new(&parts.config.auth)?;
         let limiter = limits::Limiter::new(parts.config.rate_limit_per_sec, parts.config.rate_limit_burst);
-        let ingest = parts.ingest.map(|(producer, validator)| api::ingest::Ingest {
-            producer: Mutex::new(producer),
-            validator,
-            seen: Mutex::new(api::ingest::Seen::new(parts.config.idempotency_ttl)),
-        });
+        let ttl = parts.config.idempotency_ttl;
+        let ingest = parts.ingest.map(|(producer, validator)| api::ingest::Ingest::new(producer, validator, ttl));
         Ok(AppState(Arc::new(Inner {
             auth,
             limiter,

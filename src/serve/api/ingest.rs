@@ -4,7 +4,8 @@
 //! the body starts with `[` or is `application/json`). Each item is validated like a file line;
 //! valid items are sent to the topic, refused ones to `dead-letter` with their reason, and the
 //! answer lists every refused item (index, reason, message). The answer comes after the bus has
-//! acknowledged every record (durable per `bus.log.fsync`): 200 when all were accepted, 422 when
+//! acknowledged every record (durable per `bus.log.fsync`; concurrent requests share a flush):
+//! 200 when all were accepted, 422 when
 //! none was, 200 with `rejected` > 0 otherwise. When the log cannot take records (disk full) the
 //! answer is 503 with `Retry-After` and nothing of the request was acknowledged.
 //!
@@ -38,9 +39,43 @@ const MAX_RAW_BYTES: usize = 64 * 1024;
 
 /// The bus side of the ingest endpoints.
 pub struct Ingest {
-    pub producer: Mutex<Box<dyn Producer>>,
+    sending: Mutex<Sending>,
+    /// Held while flushing; the highest request generation a successful flush covered.
+    flushed: Mutex<u64>,
     pub validator: Validator,
     pub seen: Mutex<Seen>,
+}
+
+struct Sending {
+    producer: Box<dyn Producer>,
+    /// Requests whose records are buffered, counted.
+    sent: u64,
+}
+
+impl Ingest {
+    pub fn new(producer: Box<dyn Producer>, validator: Validator, idempotency_ttl: Duration) -> Self {
+        Ingest {
+            sending: Mutex::new(Sending { producer, sent: 0 }),
+            flushed: Mutex::new(0),
+            validator,
+            seen: Mutex::new(Seen::new(idempotency_ttl)),
+        }
+    }
+
+    /// Waits until the records of request generation `mine` are acknowledged by the bus. Flushes
+    /// are grouped: one flush acknowledges every request that sent before it began, so
+    /// concurrent requests share an fsync instead of queueing for one each.
+    fn acknowledge(&self, mine: u64) -> Result<(), ApiError> {
+        let mut flushed = self.flushed.lock().unwrap_or_else(|p| p.into_inner());
+        if *flushed >= mine {
+            return Ok(());
+        }
+        let mut sending = self.sending.lock().unwrap_or_else(|p| p.into_inner());
+        let through = sending.sent;
+        sending.producer.flush()?;
+        *flushed = through;
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -146,32 +181,37 @@ fn handle(ingest: &Ingest, kind: EventKind, body: &[u8], json: bool) -> Result<(
     }
     let mut response = IngestResponse { accepted: 0, rejected: 0, errors: Vec::new(), duplicate: false };
     let mut value = Vec::new();
-    let mut producer = ingest.producer.lock().unwrap_or_else(|p| p.into_inner());
-    for (index, raw) in items.into_iter().enumerate() {
-        match decode_json(kind, raw, &ingest.validator) {
-            Ok(event) => {
-                value.clear();
-                event.encode(&mut value);
-                producer.send(kind.topic(), &event.key(), &value)?;
-                response.accepted += 1;
-            }
-            Err(error) => {
-                let cut = &raw[..raw.len().min(MAX_RAW_BYTES)];
-                let source = format!("http:{}", kind.topic());
-                let dl = DeadLetter::new("ingest", kind, source, &error, cut, ingest.validator.pseudonymizer())
-                    .at_line(index as u64 + 1);
-                let record = serde_json::to_vec(&dl).unwrap_or_default();
-                producer.send(topic::DEAD_LETTER, &dl.key(), &record)?;
-                response.rejected += 1;
-                response.errors.push(ItemError {
-                    index,
-                    reason: error.reason().to_string(),
-                    message: error.to_string(),
-                });
+    let mine = {
+        let mut sending = ingest.sending.lock().unwrap_or_else(|p| p.into_inner());
+        let producer = &mut sending.producer;
+        for (index, raw) in items.into_iter().enumerate() {
+            match decode_json(kind, raw, &ingest.validator) {
+                Ok(event) => {
+                    value.clear();
+                    event.encode(&mut value);
+                    producer.send(kind.topic(), &event.key(), &value)?;
+                    response.accepted += 1;
+                }
+                Err(error) => {
+                    let cut = &raw[..raw.len().min(MAX_RAW_BYTES)];
+                    let source = format!("http:{}", kind.topic());
+                    let dl = DeadLetter::new("ingest", kind, source, &error, cut, ingest.validator.pseudonymizer())
+                        .at_line(index as u64 + 1);
+                    let record = serde_json::to_vec(&dl).unwrap_or_default();
+                    producer.send(topic::DEAD_LETTER, &dl.key(), &record)?;
+                    response.rejected += 1;
+                    response.errors.push(ItemError {
+                        index,
+                        reason: error.reason().to_string(),
+                        message: error.to_string(),
+                    });
+                }
             }
         }
-    }
-    producer.flush()?;
+        sending.sent += 1;
+        sending.sent
+    };
+    ingest.acknowledge(mine)?;
     metrics::counter!(m::HTTP_INGESTED, "topic" => kind.topic(), "outcome" => "accepted").increment(response.accepted);
     metrics::counter!(m::HTTP_INGESTED, "topic" => kind.topic(), "outcome" => "rejected").increment(response.rejected);
     let status = if response.accepted == 0 { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
@@ -288,5 +328,46 @@ mod tests {
         assert!(seen.begin("j", t).unwrap().is_none(), "a failed request's key is free again");
         // Past the ttl a key is new again.
         assert!(seen.begin("k", t + Duration::from_secs(61)).unwrap().is_none());
+    }
+
+    /// Counts flushes; the grouping logic is what is under test, not the bus.
+    struct Counting(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+    impl Producer for Counting {
+        fn send(&mut self, _: &str, _: &[u8], _: &[u8]) -> crate::bus::Result<()> {
+            Ok(())
+        }
+        fn flush(&mut self) -> crate::bus::Result<()> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn one_flush_acknowledges_every_request_that_sent_before_it() {
+        let flushes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let config = crate::config::Config::defaults();
+        let validator = Validator::new(
+            std::sync::Arc::new(crate::model::SystemClock),
+            config.validation.max_future,
+            config.pseudonymizer(),
+        );
+        let ingest = Ingest::new(Box::new(Counting(flushes.clone())), validator, Duration::from_secs(60));
+        let send = || {
+            let mut s = ingest.sending.lock().unwrap();
+            s.sent += 1;
+            s.sent
+        };
+        let (a, b) = (send(), send());
+        ingest.acknowledge(b).unwrap();
+        ingest.acknowledge(a).unwrap();
+        assert_eq!(
+            flushes.load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "the second request's flush covered the first"
+        );
+        let c = send();
+        ingest.acknowledge(c).unwrap();
+        assert_eq!(flushes.load(std::sync::atomic::Ordering::Relaxed), 2);
     }
 }
