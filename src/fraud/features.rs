@@ -250,29 +250,11 @@ impl<'a> Enrichment<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{PaymentMethod, Timestamp, UserId};
+    use crate::model::Timestamp;
 
     pub(crate) fn tx(at: &str, amount: f64, location: &str) -> Transaction {
-        Transaction {
-            transaction_id: "tx-1".into(),
-            user_id: UserId::Int(1),
-            amount,
-            merchant: "m".into(),
-            timestamp: Timestamp::parse(at).unwrap(),
-            is_fraud: None,
-            payment_method: PaymentMethod::CreditCard,
-            location: location.into(),
-            device_id: "d".into(),
-            product_id: None,
-            category: None,
-            quantity: None,
-            currency: "USD".into(),
-            channel: None,
-            ip_address: None,
-            session_id: None,
-            customer_email: None,
-            injected_scenario: None,
-        }
+        let t = Transaction::sample(1, Timestamp::parse(at).unwrap(), amount, location, "d");
+        Transaction { transaction_id: "tx-1".into(), ..t }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! Dates: 2025-01-03 is a Friday, 2025-01-04 a Saturday, 2025-01-05 a Sunday, 2025-01-06 a Monday.
 
 use super::{FraudConfig, FraudState, ModelScore, score};
-use crate::model::{PaymentMethod, Timestamp, Transaction, UserId};
+use crate::model::{PaymentMethod, Timestamp, Transaction};
 
 type Expected = (u8, &'static str, &'static [(&'static str, u32)]);
 
@@ -34,25 +34,13 @@ const BASE: Tx = Tx {
 
 impl Tx {
     fn build(&self) -> Transaction {
+        let at = Timestamp::parse(self.at).unwrap();
         Transaction {
             transaction_id: format!("tx-{}-{}", self.user, self.at),
-            user_id: UserId::Int(self.user),
-            amount: self.amount,
             merchant: "Golden Goods".into(),
-            timestamp: Timestamp::parse(self.at).unwrap(),
             is_fraud: self.known_fraud,
             payment_method: self.pay,
-            location: self.location.into(),
-            device_id: self.device.into(),
-            product_id: None,
-            category: None,
-            quantity: None,
-            currency: "USD".into(),
-            channel: None,
-            ip_address: None,
-            session_id: None,
-            customer_email: None,
-            injected_scenario: None,
+            ..Transaction::sample(self.user, at, self.amount, self.location, self.device)
         }
     }
 }

@@ -251,33 +251,14 @@ pub(super) fn micros(d: std::time::Duration) -> i64 {
 pub(super) mod tests {
     use super::super::FraudState;
     use super::*;
-    use crate::model::{MICROS_PER_SECOND, PaymentMethod, UserId};
+    use crate::model::{MICROS_PER_SECOND, UserId};
 
     pub(crate) const MINUTE: i64 = 60 * MICROS_PER_SECOND;
     /// 2025-01-06T12:00:00Z, a Monday.
     pub(crate) const NOON: i64 = 1_736_164_800 * MICROS_PER_SECOND;
 
     pub(crate) fn tx(user: i64, at: i64, amount: f64, location: &str, device: &str) -> Transaction {
-        Transaction {
-            transaction_id: format!("tx-{user}-{at}"),
-            user_id: UserId::Int(user),
-            amount,
-            merchant: "m".into(),
-            timestamp: Timestamp::from_micros(at),
-            is_fraud: None,
-            payment_method: PaymentMethod::CreditCard,
-            location: location.into(),
-            device_id: device.into(),
-            product_id: None,
-            category: None,
-            quantity: None,
-            currency: "USD".into(),
-            channel: None,
-            ip_address: None,
-            session_id: None,
-            customer_email: None,
-            injected_scenario: None,
-        }
+        Transaction::sample(user, Timestamp::from_micros(at), amount, location, device)
     }
 
     pub(crate) fn at(user: i64, at: i64) -> Transaction {

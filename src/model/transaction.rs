@@ -81,6 +81,32 @@ pub struct Transaction {
 }
 
 impl Transaction {
+    /// A card transaction with only the required fields set, for tests: `tx-<user>-<micros>`
+    /// by customer `user` at `at`, merchant `m`.
+    #[cfg(test)]
+    pub(crate) fn sample(user: i64, at: Timestamp, amount: f64, location: &str, device: &str) -> Transaction {
+        Transaction {
+            transaction_id: format!("tx-{user}-{}", at.micros()),
+            user_id: UserId::Int(user),
+            amount,
+            merchant: "m".into(),
+            timestamp: at,
+            is_fraud: None,
+            payment_method: PaymentMethod::CreditCard,
+            location: location.into(),
+            device_id: device.into(),
+            product_id: None,
+            category: None,
+            quantity: None,
+            currency: "USD".into(),
+            channel: None,
+            ip_address: None,
+            session_id: None,
+            customer_email: None,
+            injected_scenario: None,
+        }
+    }
+
     /// Field names in schema order (the CSV header).
     pub const FIELDS: &'static [&'static str] = &[
         "transaction_id",

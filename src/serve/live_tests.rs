@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{ClickEvent, MICROS_PER_SECOND, PaymentMethod, Transaction, UserId};
+use crate::model::{ClickEvent, MICROS_PER_SECOND, Transaction, UserId};
 use crate::stream::outputs::{BronzeClick, SilverTransaction};
 use crate::stream::runtime::Counters;
 
@@ -7,31 +7,8 @@ const MINUTE: i64 = 60 * MICROS_PER_SECOND;
 /// 2025-01-06T12:00:00Z.
 const NOON: i64 = 1_736_164_800 * MICROS_PER_SECOND;
 
-fn tx(at: i64, amount: f64, location: &str) -> Transaction {
-    Transaction {
-        transaction_id: format!("tx-{at}"),
-        user_id: UserId::Int(1),
-        amount,
-        merchant: "m".into(),
-        timestamp: Timestamp::from_micros(at),
-        is_fraud: None,
-        payment_method: PaymentMethod::CreditCard,
-        location: location.into(),
-        device_id: "d".into(),
-        product_id: None,
-        category: None,
-        quantity: None,
-        currency: "USD".into(),
-        channel: None,
-        ip_address: None,
-        session_id: None,
-        customer_email: None,
-        injected_scenario: None,
-    }
-}
-
 fn silver(at: i64, amount: f64, category: &str, country: &str, alert: bool) -> SilverTransaction {
-    let mut t = tx(at, amount, &format!("City, {country}"));
+    let mut t = Transaction::sample(1, Timestamp::from_micros(at), amount, &format!("City, {country}"), "d");
     t.category = Some(category.into());
     SilverTransaction {
         source_partition: 0,
