@@ -295,6 +295,8 @@
     return Number.isFinite(t) ? t / 1000 : null;
   }
   const numOrNull = (v) => (isNum(v) ? v : null);
+  // A number's element: its raw value in data-value, its text formatted.
+  const showNum = (id, v, fmt) => setVal(id, numOrNull(v), fmt(v));
 
   function renderCharts(s) {
     const minutes = arr(s.minutes).filter((m) => m && secs(m.minute) !== null);
@@ -552,7 +554,7 @@
     setLevel(lag, isNum(st.consumer_lag_records) && st.consumer_lag_records > 100000 ? 'warn' : null);
 
     setVal('health-watermark', st.watermark || null, fmtTime(st.watermark), st.watermark ? fmtDateTime(st.watermark) : '');
-    const wl = setVal('health-watermark-lag', numOrNull(st.watermark_lag_secs), fmtDuration(st.watermark_lag_secs));
+    const wl = showNum('health-watermark-lag', st.watermark_lag_secs, fmtDuration);
     setLevel(wl, isNum(st.watermark_lag_secs) ? (st.watermark_lag_secs > 300 ? 'bad' : st.watermark_lag_secs > 30 ? 'warn' : null) : null);
 
     const asOf = parseTime(s.as_of);
@@ -561,19 +563,19 @@
     if (Number.isFinite(cp) && Number.isFinite(asOf)) cpText += ' (' + fmtDuration(Math.max(0, (asOf - cp) / 1000)) + ' ago)';
     setVal('health-last-checkpoint', st.last_checkpoint || null, cpText, st.last_checkpoint ? fmtDateTime(st.last_checkpoint) : '');
 
-    const dl = setVal('health-dead-letters', numOrNull(st.dead_letters), fmtInt(st.dead_letters));
+    const dl = showNum('health-dead-letters', st.dead_letters, fmtInt);
     setLevel(dl, isNum(st.dead_letters) && st.dead_letters > 0 ? 'warn' : null);
-    setVal('health-late-events', numOrNull(st.late_events), fmtInt(st.late_events));
-    setVal('health-open-windows', numOrNull(st.open_windows), fmtInt(st.open_windows));
-    setVal('health-windows-closed', numOrNull(st.windows_closed), fmtInt(st.windows_closed));
-    setVal('health-open-sessions', numOrNull(st.open_sessions), fmtInt(st.open_sessions));
-    setVal('health-customers', numOrNull(st.customers), fmtInt(st.customers));
-    setVal('health-transactions', numOrNull(st.transactions), fmtInt(st.transactions));
-    setVal('health-clicks', numOrNull(st.clicks), fmtInt(st.clicks));
-    setVal('health-alerts', numOrNull(st.alerts), fmtInt(st.alerts));
-    setVal('health-latency-p50', numOrNull(st.latency_p50_us), fmtUs(st.latency_p50_us));
-    setVal('health-latency-p99', numOrNull(st.latency_p99_us), fmtUs(st.latency_p99_us));
-    setVal('health-latency-p999', numOrNull(st.latency_p999_us), fmtUs(st.latency_p999_us));
+    showNum('health-late-events', st.late_events, fmtInt);
+    showNum('health-open-windows', st.open_windows, fmtInt);
+    showNum('health-windows-closed', st.windows_closed, fmtInt);
+    showNum('health-open-sessions', st.open_sessions, fmtInt);
+    showNum('health-customers', st.customers, fmtInt);
+    showNum('health-transactions', st.transactions, fmtInt);
+    showNum('health-clicks', st.clicks, fmtInt);
+    showNum('health-alerts', st.alerts, fmtInt);
+    showNum('health-latency-p50', st.latency_p50_us, fmtUs);
+    showNum('health-latency-p99', st.latency_p99_us, fmtUs);
+    showNum('health-latency-p999', st.latency_p999_us, fmtUs);
   }
 
   // ------------------------------------------------------------------ cards
@@ -581,13 +583,13 @@
   function renderCards(s) {
     const st = obj(s.status);
     const m = obj(s.last_10m);
-    setVal('card-events-per-sec', numOrNull(st.events_per_sec), fmtRate(st.events_per_sec));
-    setVal('card-revenue', numOrNull(m.revenue), fmtMoney(m.revenue));
-    setVal('card-orders', numOrNull(m.orders), fmtInt(m.orders));
-    setVal('card-aov', numOrNull(m.avg_order_value), fmtMoney(m.avg_order_value));
-    setVal('card-alerts', numOrNull(m.alerts), fmtInt(m.alerts));
-    setVal('card-fraud-rate', numOrNull(m.fraud_rate), fmtPct(m.fraud_rate));
-    setVal('card-conversion', numOrNull(m.conversion_rate), fmtPct(m.conversion_rate));
+    showNum('card-events-per-sec', st.events_per_sec, fmtRate);
+    showNum('card-revenue', m.revenue, fmtMoney);
+    showNum('card-orders', m.orders, fmtInt);
+    showNum('card-aov', m.avg_order_value, fmtMoney);
+    showNum('card-alerts', m.alerts, fmtInt);
+    showNum('card-fraud-rate', m.fraud_rate, fmtPct);
+    showNum('card-conversion', m.conversion_rate, fmtPct);
     for (const e of document.querySelectorAll('.card .value')) e.title = e.textContent;
   }
 
