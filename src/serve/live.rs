@@ -170,6 +170,13 @@ pub struct LiveView {
     reported: Option<Instant>,
 }
 
+impl Minute {
+    fn new(index: i64) -> Self {
+        let minute = Timestamp::from_micros(index * MICROS_PER_MINUTE);
+        Minute { index, view: MinuteView { minute, ..Default::default() }, ..Default::default() }
+    }
+}
+
 fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Sums>, key: K, amount: f64, alert: bool) {
     map.entry(key).or_default().add(amount, alert);
 }
@@ -180,11 +187,7 @@ impl LiveView {
         let index = time.micros().div_euclid(MICROS_PER_MINUTE);
         let newest = self.minutes.back().map(|m| m.index);
         if newest.is_none_or(|n| index > n) {
-            self.minutes.push_back(Minute {
-                index,
-                view: MinuteView { minute: Timestamp::from_micros(index * MICROS_PER_MINUTE), ..Default::default() },
-                ..Default::default()
-            });
+            self.minutes.push_back(Minute::new(index));
             while let Some(front) = self.minutes.front()
                 && front.index <= index - MINUTES as i64
             {
@@ -197,12 +200,7 @@ impl LiveView {
         }
         let at = self.minutes.partition_point(|m| m.index < index);
         if self.minutes.get(at).is_none_or(|m| m.index != index) {
-            let minute = Minute {
-                index,
-                view: MinuteView { minute: Timestamp::from_micros(index * MICROS_PER_MINUTE), ..Default::default() },
-                ..Default::default()
-            };
-            self.minutes.insert(at, minute);
+            self.minutes.insert(at, Minute::new(index));
         }
         self.minutes.get_mut(at)
     }

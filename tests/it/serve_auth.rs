@@ -200,32 +200,31 @@ fn sql_injection_through_every_filter_changes_nothing() {
         "%' OR '%'='",
     ];
     let lists = ["/api/v1/alerts", "/api/v1/kpis", "/api/v1/sessions", "/api/v1/funnel", "/api/v1/breakdown/merchant"];
+    // The text filters each endpoint applies: no row has any payload as its value.
+    let filters = [
+        ("/api/v1/alerts", "merchant"),
+        ("/api/v1/alerts", "user_id"),
+        ("/api/v1/sessions", "user_id"),
+        ("/api/v1/funnel", "category"),
+    ];
     let params = ["risk_level", "merchant", "user_id", "from", "to", "window", "category", "limit", "offset"];
     for path in lists {
         for param in params {
             for payload in payloads {
                 let r = http.send(http.client().get(format!("{url}{path}")).query(&[(param, payload)]));
                 assert!(r.status == 200 || r.status == 400, "{path}?{param}={payload}: {} {}", r.status, r.body);
-                if r.status == 200 && ["merchant", "user_id", "category"].contains(&param) {
-                    let filtered = path != "/api/v1/kpis" && path != "/api/v1/breakdown/merchant";
+                if r.status == 200 && filters.contains(&(path, param)) {
                     let items = r.json()["items"].as_array().unwrap().len();
-                    if filtered
-                        && !(path == "/api/v1/funnel" && param != "category")
-                        && !(path == "/api/v1/sessions" && param != "user_id")
-                        && !(path == "/api/v1/alerts" && param == "category")
-                    {
-                        assert_eq!(items, 0, "{path}?{param}={payload} matched rows: {}", r.body);
-                    }
+                    assert_eq!(items, 0, "{path}?{param}={payload} matched rows: {}", r.body);
                 }
             }
         }
-        for payload in payloads {
-            let id = payload.replace('/', "%2F");
-            let r = http.get(&format!("{url}/api/v1/alerts/{}", urlencode(&id)));
-            assert_eq!(r.status, 404, "alert id {payload}: {}", r.body);
-            let c = http.get(&format!("{url}/api/v1/customers/{}", urlencode(payload))).json();
-            assert_eq!(c["transactions"].as_array().map(Vec::len), Some(0), "customer {payload}: {c}");
-        }
+    }
+    for payload in payloads {
+        let r = http.get(&format!("{url}/api/v1/alerts/{}", urlencode(payload)));
+        assert_eq!(r.status, 404, "alert id {payload}: {}", r.body);
+        let c = http.get(&format!("{url}/api/v1/customers/{}", urlencode(payload))).json();
+        assert_eq!(c["transactions"].as_array().map(Vec::len), Some(0), "customer {payload}: {c}");
     }
     let after: Vec<u64> = tables.iter().map(|t| count(t)).collect();
     assert_eq!(before, after, "row counts changed");
