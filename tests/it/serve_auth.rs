@@ -238,3 +238,42 @@ fn with_segments(base: &str, segments: &[&str]) -> String {
     url.path_segments_mut().unwrap().pop_if_empty().extend(segments);
     url.to_string()
 }
+
+#[test]
+fn https_with_a_configured_certificate() {
+    let sandbox = Sandbox::new();
+    let (cert, key) = (sandbox.path().join("cert.pem"), sandbox.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let config = sandbox.path().join("tls.toml");
+    std::fs::write(&config, format!("[serve]\ntls_cert = {:?}\ntls_key = {:?}\n", cert, key)).unwrap();
+    let server = Running::start(&sandbox, &["--config", config.to_str().unwrap(), "serve", "--port", "0"]);
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let pem = std::fs::read(&cert).unwrap();
+    let client =
+        reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap()).build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (status, body) = runtime.block_on(async {
+        let r = client.get(format!("{}/api/v1/status", server.url)).send().await.expect("an HTTPS answer");
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"mode\":\"open\""), "{body}");
+    let (code, output) = server.stop();
+    assert_eq!(code, Some(0), "{output}");
+}
