@@ -93,6 +93,10 @@ impl Producer for MemoryProducer {
         }
         Ok(())
     }
+
+    fn discard(&mut self) {
+        self.pending.clear();
+    }
 }
 
 pub struct MemoryConsumer {

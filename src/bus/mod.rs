@@ -110,8 +110,11 @@ pub trait Producer: Send {
     fn send(&mut self, topic: &str, key: &[u8], value: &[u8]) -> Result<()>;
 
     /// Writes every buffered record and makes it durable (per the fsync policy); on `Ok` they
-    /// are acknowledged.
+    /// are acknowledged. On `Err` they stay buffered, for a retried `flush` or [`Producer::discard`].
     fn flush(&mut self) -> Result<()>;
+
+    /// Drops the buffered records: a sender that gave up on them after a failed flush.
+    fn discard(&mut self);
 }
 
 /// Reads topics as a member of a consumer group.

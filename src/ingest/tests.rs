@@ -369,6 +369,10 @@ impl Producer for FailingProducer {
         }
         self.inner.flush()
     }
+
+    fn discard(&mut self) {
+        self.inner.discard();
+    }
 }
 
 #[test]

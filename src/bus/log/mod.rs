@@ -64,7 +64,7 @@
 //! # Appending and the fsync window
 //!
 //! The producer's [`send`](crate::bus::Producer::send) encodes the frame into a per-partition
-//! buffer; its [`flush`](crate::bus::Producer::flush) takes each touched partition in turn,
+//! buffer; its [`flush`](crate::bus::Producer::flush) takes every touched partition,
 //! assigns offsets, computes CRCs, and writes the batch with one `write_all` per segment touched.
 //! Then, per [`FsyncPolicy`]:
 //!
@@ -77,10 +77,18 @@
 //!   page cache); a power loss may lose the last `fsync_interval` of them.
 //!
 //! A segment roll always fsyncs the closing segment and the directory, under both policies.
-//! If a write fails the partition is cut back to where the batch began and `flush` returns the
-//! error; partitions already written by that `flush` stay written and leave the buffer, so a
-//! retried `flush` writes each record once. If an fsync fails, `flush` returns the error and
-//! those records are not acknowledged, though they may persist (as after a crash).
+//! A flush takes the writers of every partition it touches before writing (in one global order,
+//! topic name then partition, so concurrent flushes cannot deadlock) and holds them until all
+//! are written. Before writing it reserves the space its frames take in each partition's active
+//! segment (`fallocate` keeping the file size, so readers see nothing), so a full disk refuses
+//! the flush before any of it is readable. If a write still fails (on a new segment after a
+//! roll, or a file system without `fallocate`), every partition of that flush is cut back to
+//! where its batch began. Either way `flush` returns the error with every record still
+//! buffered: a failed flush leaves nothing in the log, and a retried `flush` writes each record
+//! once. (Only in the second case could a reader have read a frame in the instant between its
+//! write and the cut.) If an fsync fails, `flush`
+//! returns the error and those records are not acknowledged, though they may persist (as after
+//! a crash).
 //!
 //! # Recovery after a torn write
 //!

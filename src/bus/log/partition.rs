@@ -6,7 +6,7 @@ use crate::bus::{BusError, Result};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub(crate) const LOCK_FILE: &str = "writer.lock";
@@ -26,23 +26,11 @@ impl Partition {
         &self.dir
     }
 
-    /// Appends the frames of `buf` (encoded unsealed, frame `i` ending at `ends[i]`), sealing
-    /// them with their offsets. On error nothing of the batch stays in the partition (as far as
-    /// the disk lets us cut it back). When the policy wants the batch durable now, returns the
-    /// fsync still to do: the caller runs it (outside the lock, in parallel with the other
-    /// partitions' fsyncs) before acknowledging.
-    pub fn append(&self, buf: &mut [u8], ends: &[usize], inner: &Inner) -> Result<Option<PendingSync>> {
-        let mut guard = lock(&self.writer);
-        if guard.is_none() {
-            *guard = Some(Writer::open(&self.dir)?);
-        }
-        let writer = guard.as_mut().expect("just opened");
-        let result = writer.append(buf, ends, inner);
-        if result.is_err() {
-            // Reopen (and re-scan the tail) on next use rather than trust in-memory positions.
-            *guard = None;
-        }
-        result
+    /// Takes the partition's writer for appends. A producer flushing several partitions takes
+    /// them all first (in one global order, so flushes never deadlock) so that it can cut every
+    /// one back if a later one fails.
+    pub fn take(&self) -> Taken<'_> {
+        Taken { guard: lock(&self.writer), dir: &self.dir, appended: None }
     }
 
     /// fsyncs the active segment if it was written to and not fsynced for `interval`.
@@ -59,6 +47,97 @@ impl Partition {
         file.run()
     }
 }
+
+/// A partition's writer, held: appends go through it, and the last one can be cut back.
+pub(crate) struct Taken<'a> {
+    guard: MutexGuard<'a, Option<Writer>>,
+    dir: &'a Path,
+    /// Where the last append began and the segments it created, to cut it back.
+    appended: Option<(Start, Vec<u64>)>,
+}
+
+impl Taken<'_> {
+    /// Appends the frames of `buf` (encoded unsealed, frame `i` ending at `ends[i]`), sealing
+    /// them with their offsets. On error nothing of the batch stays in the partition (as far as
+    /// the disk lets us cut it back). When the policy wants the batch durable now, returns the
+    /// fsync still to do: the caller runs it (outside the lock, in parallel with the other
+    /// partitions' fsyncs) before acknowledging.
+    pub fn append(&mut self, buf: &mut [u8], ends: &[usize], inner: &Inner) -> Result<Option<PendingSync>> {
+        if self.guard.is_none() {
+            *self.guard = Some(Writer::open(self.dir)?);
+        }
+        let writer = self.guard.as_mut().expect("just opened");
+        let start = writer.start();
+        let mut created = Vec::new();
+        let result = writer.write_frames(buf, ends, inner, &mut created);
+        match result {
+            Ok(sync) => {
+                self.appended = Some((start, created));
+                Ok(sync)
+            }
+            Err(error) => {
+                self.cut_back(start, &created);
+                Err(error)
+            }
+        }
+    }
+
+    /// Reserves the disk space the frames of `ends` take in the active segment (up to a roll),
+    /// without writing or growing the file (`fallocate`, keep size): a flush reserves in every
+    /// partition before it writes to any, so a full disk refuses it before a reader could see
+    /// any of its records. File systems without `fallocate` are written to unreserved.
+    pub fn reserve(&mut self, ends: &[usize], inner: &Inner) -> Result<()> {
+        if self.guard.is_none() {
+            *self.guard = Some(Writer::open(self.dir)?);
+        }
+        let writer = self.guard.as_ref().expect("just opened");
+        let segment_bytes = inner.config().segment_bytes;
+        let (mut bytes, mut frame_start) = (0u64, 0usize);
+        for &end in ends {
+            let len = (end - frame_start) as u64;
+            if writer.size + bytes > 0 && writer.size + bytes + len > segment_bytes {
+                break;
+            }
+            bytes += len;
+            frame_start = end;
+        }
+        if bytes == 0 {
+            return Ok(());
+        }
+        use rustix::fs::{FallocateFlags, fallocate};
+        match fallocate(&writer.file, FallocateFlags::KEEP_SIZE, writer.size, bytes) {
+            Ok(()) | Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => Ok(()),
+            Err(errno) => Err(BusError::Io { path: writer.path(), source: errno.into() }),
+        }
+    }
+
+    /// Cuts back the last append (which succeeded), best effort: another partition of the same
+    /// flush failed.
+    pub fn undo(&mut self) {
+        if let Some((start, created)) = self.appended.take() {
+            self.cut_back(start, &created);
+        }
+    }
+
+    fn cut_back(&mut self, (base, size): Start, created: &[u64]) {
+        for &b in created {
+            let _ = std::fs::remove_file(segment::path(self.dir, b));
+        }
+        let path = segment::path(self.dir, base);
+        let cut = OpenOptions::new().write(true).open(&path).and_then(|f| {
+            f.set_len(size)?;
+            f.sync_data()
+        });
+        if let Err(error) = cut {
+            tracing::error!(%error, file = %path.display(), "could not cut a failed append back; the next writer re-scans it");
+        }
+        // Reopen (and re-scan the tail) on next use rather than trust in-memory positions.
+        *self.guard = None;
+    }
+}
+
+/// The active segment's base offset and size before an append.
+type Start = (u64, u64);
 
 /// An fsync of a segment that has been written to, run outside the partition lock.
 pub(crate) struct PendingSync {
@@ -142,14 +221,8 @@ impl Writer {
         segment::path(&self.dir, self.base)
     }
 
-    fn append(&mut self, buf: &mut [u8], ends: &[usize], inner: &Inner) -> Result<Option<PendingSync>> {
-        let start = (self.base, self.size, self.next);
-        let mut created = Vec::new();
-        let result = self.write_frames(buf, ends, inner, &mut created);
-        if result.is_err() {
-            self.undo(start, &created);
-        }
-        result
+    fn start(&self) -> Start {
+        (self.base, self.size)
     }
 
     fn write_frames(
@@ -232,21 +305,6 @@ impl Writer {
             tracing::warn!(%error, dir = %self.dir.display(), "log retention failed; it runs again at the next roll");
         }
         Ok(())
-    }
-
-    /// Cuts the partition back to `start` after a failed append, best effort.
-    fn undo(&mut self, (base, size, _next): (u64, u64, u64), created: &[u64]) {
-        for &b in created {
-            let _ = std::fs::remove_file(segment::path(&self.dir, b));
-        }
-        let path = segment::path(&self.dir, base);
-        let cut = OpenOptions::new().write(true).open(&path).and_then(|f| {
-            f.set_len(size)?;
-            f.sync_data()
-        });
-        if let Err(error) = cut {
-            tracing::error!(%error, file = %path.display(), "could not cut a failed append back; the next writer re-scans it");
-        }
     }
 }
 

@@ -77,28 +77,43 @@ impl Producer for LogProducer {
 
     fn flush(&mut self) -> Result<()> {
         let inner = self.log.inner();
+        // Every partition with records, taken in one global order (topic name, partition) so
+        // that concurrent flushes never deadlock; held until all are written, so a failure can
+        // cut back the ones already written and the flush takes all of its records or none.
+        let mut touched: Vec<(usize, usize)> = Vec::new();
+        for (ti, t) in self.topics.iter().enumerate() {
+            touched.extend(t.batches.iter().enumerate().filter(|(_, b)| !b.ends.is_empty()).map(|(p, _)| (ti, p)));
+        }
+        touched.sort_unstable_by(|a, b| (&self.topics[a.0].name, a.1).cmp(&(&self.topics[b.0].name, b.1)));
+        let topics: Vec<Arc<Topic>> = touched.iter().map(|&(ti, _)| self.topics[ti].topic.clone()).collect();
+        let mut taken: Vec<_> =
+            topics.iter().zip(&touched).map(|(topic, &(_, p))| topic.partitions()[p].take()).collect();
+        for (taken, &(ti, p)) in taken.iter_mut().zip(&touched) {
+            taken.reserve(&self.topics[ti].batches[p].ends, inner)?;
+        }
         let mut syncs = Vec::new();
-        let mut written = Ok(());
-        'topics: for t in &mut self.topics {
-            for (partition, batch) in t.topic.partitions().iter().zip(&mut t.batches) {
-                if batch.ends.is_empty() {
-                    continue;
+        for (i, &(ti, p)) in touched.iter().enumerate() {
+            let batch = &mut self.topics[ti].batches[p];
+            match taken[i].append(&mut batch.buf, &batch.ends, inner) {
+                Ok(sync) => syncs.extend(sync),
+                Err(error) => {
+                    taken[..i].iter_mut().for_each(|t| t.undo());
+                    return Err(error);
                 }
-                match partition.append(&mut batch.buf, &batch.ends, inner) {
-                    Ok(sync) => syncs.extend(sync),
-                    Err(error) => {
-                        written = Err(error);
-                        break 'topics;
-                    }
-                }
-                batch.buf.clear();
-                batch.ends.clear();
             }
         }
+        drop(taken);
+        self.discard();
         // The partitions' fsyncs run side by side: the file system folds them into fewer
         // journal commits, so a flush touching N partitions costs far less than N fsyncs.
-        let synced = run_syncs(syncs);
-        written.and(synced)
+        run_syncs(syncs)
+    }
+
+    fn discard(&mut self) {
+        for batch in self.topics.iter_mut().flat_map(|t| &mut t.batches) {
+            batch.buf.clear();
+            batch.ends.clear();
+        }
     }
 }
 

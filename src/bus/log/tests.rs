@@ -174,6 +174,30 @@ fn a_second_writer_of_a_partition_gets_locked() {
 }
 
 #[test]
+fn a_flush_that_one_partition_refuses_writes_nothing_to_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Log::open(dir.path(), 2, &small(FsyncPolicy::Batch)).unwrap();
+    let second = Log::open(dir.path(), 2, &small(FsyncPolicy::Batch)).unwrap();
+    let key = |partition| {
+        (0..).map(|i| format!("k{i}")).find(|k| crate::bus::partition_for(k.as_bytes(), 2) == partition).unwrap()
+    };
+    // The first log holds partition 1's writer.
+    let mut a = first.producer();
+    a.send("t", key(1).as_bytes(), b"held").unwrap();
+    a.flush().unwrap();
+    let mut b = second.producer();
+    b.send("t", key(0).as_bytes(), b"zero").unwrap();
+    b.send("t", key(1).as_bytes(), b"one").unwrap();
+    assert!(matches!(b.flush().unwrap_err(), BusError::Locked(ref path) if path.ends_with("t/1")));
+    assert_eq!(read_all(&second, "t").len(), 1, "partition 0 took nothing of the refused flush");
+    drop((a, first));
+    b.flush().unwrap();
+    let values: Vec<Vec<u8>> = read_all(&second, "t").into_iter().map(|(_, _, v)| v).collect();
+    assert_eq!(values.len(), 3, "the retry wrote each record once");
+    assert!(values.contains(&b"zero".to_vec()) && values.contains(&b"one".to_vec()));
+}
+
+#[test]
 fn verify_reports_a_corrupt_closed_segment_and_notes_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), 1, &small(FsyncPolicy::Batch)).unwrap();

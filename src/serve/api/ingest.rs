@@ -7,7 +7,8 @@
 //! acknowledged every record (durable per `bus.log.fsync`; concurrent requests share a flush):
 //! 200 when all were accepted, 422 when
 //! none was, 200 with `rejected` > 0 otherwise. When the log cannot take records (disk full) the
-//! answer is 503 with `Retry-After` and nothing of the request was acknowledged.
+//! answer is 503 with `Retry-After` and nothing of the request is in the log (nor of the other
+//! requests that shared its flush), so a retry sends each event once.
 //!
 //! `Idempotency-Key` (any string up to 200 bytes): the first request with a key is processed and
 //! its answer remembered for `serve.idempotency_ttl`; a repeat gets the same answer with
@@ -40,8 +41,8 @@ const MAX_RAW_BYTES: usize = 64 * 1024;
 /// The bus side of the ingest endpoints.
 pub struct Ingest {
     sending: Mutex<Sending>,
-    /// Held while flushing; the highest request generation a successful flush covered.
-    flushed: Mutex<u64>,
+    /// Held while flushing.
+    flushed: Mutex<Flushed>,
     pub validator: Validator,
     pub seen: Mutex<Seen>,
 }
@@ -56,7 +57,7 @@ impl Ingest {
     pub fn new(producer: Box<dyn Producer>, validator: Validator, idempotency_ttl: Duration) -> Self {
         Ingest {
             sending: Mutex::new(Sending { producer, sent: 0 }),
-            flushed: Mutex::new(0),
+            flushed: Mutex::new(Flushed::default()),
             validator,
             seen: Mutex::new(Seen::new(idempotency_ttl)),
         }
@@ -64,17 +65,58 @@ impl Ingest {
 
     /// Waits until the records of request generation `mine` are acknowledged by the bus. Flushes
     /// are grouped: one flush acknowledges every request that sent before it began, so
-    /// concurrent requests share an fsync instead of queueing for one each.
+    /// concurrent requests share an fsync instead of queueing for one each. A failed flush
+    /// fails every request it covered, and their records are dropped (the log took none of
+    /// them), so each is refused whole and its retry is sent once.
     fn acknowledge(&self, mine: u64) -> Result<(), ApiError> {
         let mut flushed = self.flushed.lock().unwrap_or_else(|p| p.into_inner());
-        if *flushed >= mine {
+        if let Some(i) = flushed.failed.iter().position(|f| f.covers(mine)) {
+            let failed = &mut flushed.failed[i];
+            failed.waiting -= 1;
+            let error = failed.error.clone();
+            if failed.waiting == 0 {
+                flushed.failed.swap_remove(i);
+            }
+            return Err(error);
+        }
+        if flushed.through >= mine {
             return Ok(());
         }
         let mut sending = self.sending.lock().unwrap_or_else(|p| p.into_inner());
-        let through = sending.sent;
-        sending.producer.flush()?;
-        *flushed = through;
-        Ok(())
+        let (after, through) = (flushed.through, sending.sent);
+        flushed.through = through;
+        sending.producer.flush().map_err(|error| {
+            sending.producer.discard();
+            let error = ApiError::from(error);
+            // The other requests of this flush learn it when they get here.
+            let waiting = (through - after).saturating_sub(1);
+            if waiting > 0 {
+                flushed.failed.push(Failed { after, through, waiting, error: error.clone() });
+            }
+            error
+        })
+    }
+}
+
+/// What the flushes did: every request generation up to `through` is flushed, and acknowledged
+/// unless one of the `failed` ranges covers it.
+#[derive(Default)]
+struct Flushed {
+    through: u64,
+    failed: Vec<Failed>,
+}
+
+/// A failed flush of request generations `after + 1 ..= through`, until each has been told.
+struct Failed {
+    after: u64,
+    through: u64,
+    waiting: u64,
+    error: ApiError,
+}
+
+impl Failed {
+    fn covers(&self, generation: u64) -> bool {
+        self.after < generation && generation <= self.through
     }
 }
 
@@ -313,6 +355,9 @@ pub async fn clickstream(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::atomic::{AtomicBool, AtomicU64};
 
     #[test]
     fn bodies_split_into_array_object_or_lines() {
@@ -341,44 +386,84 @@ mod tests {
         assert!(seen.begin("k", t + Duration::from_secs(61)).unwrap().is_none());
     }
 
-    /// Counts flushes; the grouping logic is what is under test, not the bus.
-    struct Counting(std::sync::Arc<std::sync::atomic::AtomicU64>);
+    /// Counts flushes and the records they wrote, and fails flushes while `fail` is set; the
+    /// grouping logic is what is under test, not the bus.
+    #[derive(Default)]
+    struct Flaky {
+        flushes: Arc<AtomicU64>,
+        written: Arc<AtomicU64>,
+        fail: Arc<AtomicBool>,
+        buffered: u64,
+    }
 
-    impl Producer for Counting {
+    impl Producer for Flaky {
         fn send(&mut self, _: &str, _: &[u8], _: &[u8]) -> crate::bus::Result<()> {
+            self.buffered += 1;
             Ok(())
         }
         fn flush(&mut self) -> crate::bus::Result<()> {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.flushes.fetch_add(1, Relaxed);
+            if self.fail.load(Relaxed) {
+                return Err(crate::bus::BusError::Unavailable("the disk is full".into()));
+            }
+            self.written.fetch_add(std::mem::take(&mut self.buffered), Relaxed);
             Ok(())
+        }
+        fn discard(&mut self) {
+            self.buffered = 0;
         }
     }
 
-    #[test]
-    fn one_flush_acknowledges_every_request_that_sent_before_it() {
-        let flushes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    /// An ingest over `producer`, and a function that sends one record as a new request and
+    /// returns its generation.
+    fn ingest_over(producer: Flaky) -> Ingest {
         let config = crate::config::Config::defaults();
         let validator = Validator::new(
             std::sync::Arc::new(crate::model::SystemClock),
             config.validation.max_future,
             config.pseudonymizer(),
         );
-        let ingest = Ingest::new(Box::new(Counting(flushes.clone())), validator, Duration::from_secs(60));
-        let send = || {
-            let mut s = ingest.sending.lock().unwrap();
-            s.sent += 1;
-            s.sent
-        };
-        let (a, b) = (send(), send());
+        Ingest::new(Box::new(producer), validator, Duration::from_secs(60))
+    }
+
+    fn send(ingest: &Ingest) -> u64 {
+        let mut s = ingest.sending.lock().unwrap();
+        s.producer.send("transactions", b"", b"{}").unwrap();
+        s.sent += 1;
+        s.sent
+    }
+
+    #[test]
+    fn one_flush_acknowledges_every_request_that_sent_before_it() {
+        let producer = Flaky::default();
+        let flushes = producer.flushes.clone();
+        let ingest = ingest_over(producer);
+        let (a, b) = (send(&ingest), send(&ingest));
         ingest.acknowledge(b).unwrap();
         ingest.acknowledge(a).unwrap();
-        assert_eq!(
-            flushes.load(std::sync::atomic::Ordering::Relaxed),
-            1,
-            "the second request's flush covered the first"
-        );
-        let c = send();
+        assert_eq!(flushes.load(Relaxed), 1, "the second request's flush covered the first");
+        let c = send(&ingest);
         ingest.acknowledge(c).unwrap();
-        assert_eq!(flushes.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(flushes.load(Relaxed), 2);
+    }
+
+    #[test]
+    fn a_failed_flush_refuses_every_request_it_covered_and_keeps_none_of_their_records() {
+        let producer = Flaky::default();
+        let (fail, written) = (producer.fail.clone(), producer.written.clone());
+        let ingest = ingest_over(producer);
+        fail.store(true, Relaxed);
+        let (a, b, c) = (send(&ingest), send(&ingest), send(&ingest));
+        let refused = ingest.acknowledge(b).unwrap_err();
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{refused:?}");
+        fail.store(false, Relaxed);
+        // a and c were in the failed flush: refused too, though the disk has room now.
+        assert_eq!(ingest.acknowledge(c).unwrap_err(), refused);
+        assert_eq!(ingest.acknowledge(a).unwrap_err(), refused);
+        // Their retries are sent once: nothing of the refused requests was kept for later.
+        let retry = send(&ingest);
+        ingest.acknowledge(retry).unwrap();
+        assert_eq!(written.load(Relaxed), 1, "only the retried record was written");
+        assert!(ingest.flushed.lock().unwrap().failed.is_empty(), "every refused request was told");
     }
 }
