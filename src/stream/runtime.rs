@@ -132,6 +132,19 @@ pub enum ProcessError {
     CommitterGone,
 }
 
+impl ProcessError {
+    /// Whether a processor reopened from its checkpoint later may get past it (a full disk, an
+    /// unavailable bus or store), rather than meeting it again (corrupt data, bad settings).
+    pub fn retryable(&self) -> bool {
+        match self {
+            ProcessError::Bus(e) => e.retryable(),
+            ProcessError::Commit(e) => e.retryable(),
+            ProcessError::Checkpoint(e) => e.retryable(),
+            ProcessError::Operator(_) | ProcessError::Config(_) | ProcessError::CommitterGone => false,
+        }
+    }
+}
+
 /// Everything the processor saves per epoch besides offsets.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ProcessorState {
