@@ -1,8 +1,11 @@
--- Transactions by country over [$1, $2) of event time (NULL = open), biggest revenue first.
-SELECT country AS key, count(*) AS orders, sum(amount) AS revenue, avg(amount) AS avg_amount,
-       sum(CASE WHEN is_alert THEN 1 ELSE 0 END) AS alerts,
-       CAST(sum(CASE WHEN is_alert THEN 1 ELSE 0 END) AS DOUBLE) / count(*) AS fraud_rate
-FROM silver_transactions
-WHERE ($1 IS NULL OR "timestamp" >= $1) AND ($2 IS NULL OR "timestamp" < $2)
+-- Orders, revenue and alerts by country over the closed 10-minute windows of
+-- gold/merchant_payment_country_10m that start in [$1, $2) (NULL = open), biggest revenue first.
+-- Late events are not in a window (they are in late_events); windows still open are not here.
+SELECT country AS key, sum(tx_count) AS orders, sum(revenue) AS revenue,
+       sum(revenue) / CAST(sum(tx_count) AS DOUBLE) AS avg_amount,
+       sum(alert_count) AS alerts,
+       CAST(sum(alert_count) AS DOUBLE) / CAST(sum(tx_count) AS DOUBLE) AS fraud_rate
+FROM merchant_payment_country_10m
+WHERE ($1 IS NULL OR window_start >= $1) AND ($2 IS NULL OR window_start < $2)
 GROUP BY country
 ORDER BY revenue DESC, key

@@ -38,6 +38,7 @@ pub struct Args {
 pub struct Service {
     pub running: Running,
     pub live: Live,
+    lake_dir: std::path::PathBuf,
     open: bool,
     clock: std::sync::Arc<dyn crate::model::Clock>,
 }
@@ -67,7 +68,7 @@ impl Service {
         .map_err(|e| anyhow::anyhow!(e))?;
         let open = state.auth.is_open();
         let running = server::start(state)?;
-        Ok(Service { running, live, open, clock: ctx.clock.clone() })
+        Ok(Service { running, live, lake_dir: ctx.data_dir.join("lake"), open, clock: ctx.clock.clone() })
     }
 
     /// What to tell the user at start.
@@ -93,8 +94,21 @@ impl Service {
         }
     }
 
-    /// The committer tap feeding the live view and the metrics.
+    /// The committer tap feeding the live view and the metrics. Call it before the processor
+    /// starts: it also reads the lake's newest alert, the horizon of the in-memory alerts.
     pub fn tap(&self) -> Tap {
+        let (live, dir) = (self.live.clone(), self.lake_dir.clone());
+        let spawned = std::thread::Builder::new().name("hot-alerts".into()).spawn(move || {
+            match crate::serve::api::read::lake_newest_alert(dir, Duration::from_secs(60)) {
+                Ok(newest) => live.set_lake_newest_alert(newest),
+                Err(error) => {
+                    tracing::warn!(%error, "reading the lake's newest alert: alert lists are read from the lake")
+                }
+            }
+        });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "starting the hot-alerts thread: alert lists are read from the lake");
+        }
         let live = self.live.clone();
         Box::new(move |outputs| {
             live.fold(outputs);

@@ -12,12 +12,13 @@
 //! Pure logic: no I/O and no async; the server reads [`Live::snapshot`], the processor's
 //! committer thread calls [`Live::fold`] and the processing thread's status hook [`Live::status`].
 
+use super::hot::{AlertFilter, HotAlerts};
 use crate::model::{ClickType, Timestamp};
 use crate::stream::outputs::{AlertRow, Outputs};
 use crate::stream::runtime::Status;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 /// Event-time minutes kept.
@@ -378,17 +379,42 @@ fn ranked(map: HashMap<&str, Sums>) -> Vec<Breakdown> {
     rows
 }
 
-/// A [`LiveView`] shared by the processor's threads and the server.
+/// A [`LiveView`] and the [`HotAlerts`], shared by the processor's threads and the server.
 #[derive(Clone, Debug, Default)]
-pub struct Live(Arc<Mutex<LiveView>>);
+pub struct Live {
+    view: Arc<Mutex<LiveView>>,
+    hot: Arc<RwLock<HotAlerts>>,
+}
 
 impl Live {
     fn lock(&self) -> MutexGuard<'_, LiveView> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.view.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn hot(&self) -> RwLockReadGuard<'_, HotAlerts> {
+        self.hot.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn fold(&self, outputs: &Outputs) {
         self.lock().fold(outputs);
+        if !outputs.alerts.is_empty() {
+            self.hot.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(&outputs.alerts);
+        }
+    }
+
+    /// See [`HotAlerts::set_lake_newest`].
+    pub fn set_lake_newest_alert(&self, micros: Option<i64>) {
+        self.hot.write().unwrap_or_else(|poisoned| poisoned.into_inner()).set_lake_newest(micros);
+    }
+
+    /// A page of the alert list from memory, when it is exactly the lake's ([`HotAlerts::page`]).
+    pub fn alerts_page(&self, filter: &AlertFilter, offset: usize, limit: usize) -> Option<(Vec<Arc<AlertRow>>, bool)> {
+        self.hot().page(filter, offset, limit)
+    }
+
+    /// One alert from memory, when it is there.
+    pub fn alert(&self, alert_id: &str) -> Option<Arc<AlertRow>> {
+        self.hot().get(alert_id)
     }
 
     pub fn status(&self, status: &Status, lag: Option<u64>, now: Timestamp) {

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod config;
 mod dashboard;
 pub mod error;
+pub mod hot;
 mod limits;
 pub mod live;
 pub mod metrics;

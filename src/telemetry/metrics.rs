@@ -54,6 +54,10 @@ pub const HTTP_DURATION: &str = "streamify_http_request_duration_seconds";
 /// Requests refused by the per-client rate limit.
 pub const HTTP_RATE_LIMITED: &str = "streamify_http_rate_limited_total";
 
+/// Alert-list and alert reads by where they were answered. Labels: `source` (memory: the
+/// in-memory newest alerts, lake: a lake query).
+pub const ALERT_READS: &str = "streamify_alert_reads_total";
+
 /// Every metric name with its kind, for tests and the Grafana dashboard check.
 pub const ALL: &[(&str, Kind)] = &[
     (EVENTS_IN, Kind::Counter),
@@ -76,6 +80,7 @@ pub const ALL: &[(&str, Kind)] = &[
     (HTTP_REQUESTS, Kind::Counter),
     (HTTP_DURATION, Kind::Histogram),
     (HTTP_RATE_LIMITED, Kind::Counter),
+    (ALERT_READS, Kind::Counter),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,6 +121,7 @@ fn describe() {
     describe_counter!(HTTP_REQUESTS, Unit::Count, "HTTP requests, by matched route, method and status.");
     describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request duration, by matched route and method.");
     describe_counter!(HTTP_RATE_LIMITED, Unit::Count, "HTTP requests refused by the per-client rate limit.");
+    describe_counter!(ALERT_READS, Unit::Count, "Alert reads, by where they were answered (memory or lake).");
 }
 
 /// Installs the process-wide Prometheus recorder (once) and returns the handle that renders it.

@@ -11,3 +11,5 @@ mod log_crash;
 mod process;
 mod serve;
 mod serve_auth;
+mod serve_disk_full;
+mod serve_read;

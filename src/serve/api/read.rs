@@ -1,10 +1,14 @@
 //! Read endpoints over the lake: KPIs, breakdowns, alerts, a customer, sessions and the funnel.
-//! Every filter is validated, then bound as a parameter of a named query (`sql/api/*.sql`).
+//! Every filter is validated, then bound as a parameter of a named query (`sql/api/*.sql`). Alert
+//! pages and alerts are answered from memory ([`crate::serve::hot`]) when that is provably the
+//! lake's answer.
 
 use super::{LakeReader, blocking};
 use crate::model::Timestamp;
 use crate::serve::AppState;
 use crate::serve::error::ApiError;
+use crate::serve::hot::AlertFilter;
+use crate::stream::outputs::AlertRow;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -20,6 +24,7 @@ const KPIS_1H_SQL: &str = include_str!("../../../sql/api/kpis_1h.sql");
 const BY_MERCHANT_SQL: &str = include_str!("../../../sql/api/breakdown_merchant.sql");
 const BY_COUNTRY_SQL: &str = include_str!("../../../sql/api/breakdown_country.sql");
 const BY_PAYMENT_SQL: &str = include_str!("../../../sql/api/breakdown_payment_method.sql");
+const NEWEST_ALERT_SQL: &str = include_str!("../../../sql/api/newest_alert.sql");
 const SESSIONS_SQL: &str = include_str!("../../../sql/api/sessions.sql");
 const FUNNEL_SQL: &str = include_str!("../../../sql/api/funnel.sql");
 
@@ -62,23 +67,32 @@ pub struct ListQuery {
 }
 
 struct Checked {
-    from: ScalarValue,
-    to: ScalarValue,
+    /// UTC microseconds.
+    from: Option<i64>,
+    to: Option<i64>,
     limit: usize,
     offset: usize,
 }
 
-fn time_param(name: &str, value: Option<&str>) -> Result<ScalarValue, ApiError> {
-    let micros = match value {
-        None => None,
-        Some(text) => Some(Timestamp::parse(text).map(Timestamp::micros).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_parameter",
-                format!("`{name}` = {text:?} is not a timestamp; use ISO-8601 like 2025-01-01T00:00:00Z"),
-            )
-        })?),
-    };
-    Ok(ScalarValue::TimestampMicrosecond(micros, Some("UTC".into())))
+impl Checked {
+    /// `from` and `to` as query parameters.
+    fn range(&self) -> [ScalarValue; 2] {
+        [micros(self.from), micros(self.to)]
+    }
+}
+
+fn micros(at: Option<i64>) -> ScalarValue {
+    ScalarValue::TimestampMicrosecond(at, Some("UTC".into()))
+}
+
+fn time_param(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(text) = value else { return Ok(None) };
+    Timestamp::parse(text).map(|t| Some(t.micros())).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_parameter",
+            format!("`{name}` = {text:?} is not a timestamp; use ISO-8601 like 2025-01-01T00:00:00Z"),
+        )
+    })
 }
 
 fn text(value: Option<&str>) -> ScalarValue {
@@ -135,10 +149,11 @@ pub async fn kpis(
         "1h" => KPIS_1H_SQL,
         other => return Err(ApiError::bad_request("invalid_parameter", format!("`window` = {other:?}: use 1m or 1h"))),
     };
-    page(&state, sql, vec![c.from.clone(), c.to.clone()], &c).await
+    page(&state, sql, c.range().into(), &c).await
 }
 
-/// Orders, revenue and alerts by `merchant`, `country` or `payment_method` over a time range.
+/// Orders, revenue and alerts by `merchant`, `country` or `payment_method`, summed over the closed
+/// 10-minute windows that start in [`from`, `to`).
 #[utoipa::path(get, path = "/api/v1/breakdown/{dimension}", params(("dimension" = String, Path, description = "merchant, country or payment_method"), ListQuery), tag = "read",
     responses((status = 200, body = Page), (status = 400, body = crate::serve::error::ErrorBody)))]
 pub async fn breakdown(
@@ -158,7 +173,7 @@ pub async fn breakdown(
             )));
         }
     };
-    page(&state, sql, vec![c.from.clone(), c.to.clone()], &c).await
+    page(&state, sql, c.range().into(), &c).await
 }
 
 /// Fraud alerts, newest first, filtered by risk level, time, merchant and customer.
@@ -179,14 +194,54 @@ pub async fn alerts(
             )
         })?),
     };
-    let params = vec![
-        text(level.copied()),
-        c.from.clone(),
-        c.to.clone(),
-        text(q.merchant.as_deref()),
-        text(q.user_id.as_deref()),
-    ];
-    page(&state, ALERTS_SQL, params, &c).await
+    let filter = AlertFilter {
+        risk_level: level.map(|l| l.to_string()),
+        from: c.from,
+        to: c.to,
+        merchant: q.merchant.clone(),
+        user_id: q.user_id.clone(),
+    };
+    if let Some((rows, more)) = state.live.alerts_page(&filter, c.offset, c.limit) {
+        read_from("memory");
+        let items = alerts_json(&rows)?;
+        return Ok(Json(Page {
+            items,
+            limit: c.limit,
+            offset: c.offset,
+            next_offset: more.then_some(c.offset + c.limit),
+        }));
+    }
+    read_from("lake");
+    page(&state, ALERTS_SQL, alert_params(&filter), &c).await
+}
+
+fn read_from(source: &'static str) {
+    metrics::counter!(crate::telemetry::metrics::ALERT_READS, "source" => source).increment(1);
+}
+
+/// The newest alert's event time in the lake at `dir` (UTC microseconds; `None` when it holds
+/// none), for [`crate::serve::hot`]'s horizon. Blocking.
+pub fn lake_newest_alert(dir: std::path::PathBuf, timeout: std::time::Duration) -> Result<Option<i64>, ApiError> {
+    let (rows, _) = LakeReader::new(dir).query(NEWEST_ALERT_SQL, Vec::new(), 0, 1, timeout)?;
+    Ok(rows.first().and_then(|row| row["newest"].as_i64()))
+}
+
+/// The parameters of `sql/api/alerts.sql`.
+fn alert_params(f: &AlertFilter) -> Vec<ScalarValue> {
+    let text = |v: &Option<String>| ScalarValue::Utf8(v.clone());
+    vec![text(&f.risk_level), micros(f.from), micros(f.to), text(&f.merchant), text(&f.user_id)]
+}
+
+/// Alerts from memory as the lake query renders them: through the table's schema, without the
+/// partition column.
+fn alerts_json(rows: &[Arc<AlertRow>]) -> Result<Vec<serde_json::Value>, ApiError> {
+    let spec = crate::sink::tables::spec("gold/fraud_alerts")
+        .ok_or_else(|| ApiError::internal("no schema for gold/fraud_alerts"))?;
+    let rows: Vec<&AlertRow> = rows.iter().map(|r| &**r).collect();
+    let batch = crate::sink::to_batch(&spec.schema, &rows).map_err(|e| ApiError::internal(e.to_string()))?;
+    let keep: Vec<usize> = (0..batch.num_columns()).filter(|&i| spec.schema.field(i).name() != "event_date").collect();
+    let batch = batch.project(&keep).map_err(|e| ApiError::internal(e.to_string()))?;
+    super::rows_json(&[batch])
 }
 
 /// One reason code of a score.
@@ -214,10 +269,19 @@ pub async fn alert(
     State(state): State<AppState>,
     Path(alert_id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let reader = state.reader.clone();
-    let timeout = state.config.request_timeout;
-    let id = alert_id.clone();
-    let (mut rows, _) = blocking(move || reader.query(ALERT_SQL, vec![text(Some(&id))], 0, 1, timeout)).await?;
+    let mut rows = match state.live.alert(&alert_id) {
+        Some(hot) => {
+            read_from("memory");
+            alerts_json(&[hot])?
+        }
+        None => {
+            read_from("lake");
+            let reader = state.reader.clone();
+            let timeout = state.config.request_timeout;
+            let id = alert_id.clone();
+            blocking(move || reader.query(ALERT_SQL, vec![text(Some(&id))], 0, 1, timeout)).await?.0
+        }
+    };
     let Some(mut row) = rows.pop() else {
         return Err(ApiError::not_found(format!(
             "no alert {alert_id:?} in the lake (yet); alerts land with each checkpoint"
@@ -238,14 +302,16 @@ pub async fn customer(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let q = query(q)?;
     let c = check(&state, &q)?;
-    let reader = state.reader.clone();
+    let (reader, live) = (state.reader.clone(), state.live.clone());
     let (limit, timeout) = (c.limit, state.config.request_timeout);
     let id = user_id.clone();
     let (transactions, alerts) = blocking(move || {
         let (tx, _) = reader.query(CUSTOMER_SQL, vec![text(Some(&id))], 0, limit, timeout)?;
-        let none = || ScalarValue::TimestampMicrosecond(None, Some("UTC".into()));
-        let params = vec![text(None), none(), none(), text(None), text(Some(&id))];
-        let (alerts, _) = reader.query(ALERTS_SQL, params, 0, limit, timeout)?;
+        let filter = AlertFilter { user_id: Some(id.clone()), ..Default::default() };
+        let alerts = match live.alerts_page(&filter, 0, limit) {
+            Some((rows, _)) => alerts_json(&rows)?,
+            None => reader.query(ALERTS_SQL, alert_params(&filter), 0, limit, timeout)?.0,
+        };
         Ok((tx, alerts))
     })
     .await?;
@@ -268,7 +334,8 @@ pub async fn sessions(
 ) -> Result<Json<Page>, ApiError> {
     let q = query(q)?;
     let c = check(&state, &q)?;
-    page(&state, SESSIONS_SQL, vec![text(q.user_id.as_deref()), c.from.clone(), c.to.clone()], &c).await
+    let [from, to] = c.range();
+    page(&state, SESSIONS_SQL, vec![text(q.user_id.as_deref()), from, to], &c).await
 }
 
 /// Views -> carts -> purchases per category with conversion rates, over a time range.
@@ -280,7 +347,8 @@ pub async fn funnel(
 ) -> Result<Json<Page>, ApiError> {
     let q = query(q)?;
     let c = check(&state, &q)?;
-    page(&state, FUNNEL_SQL, vec![text(q.category.as_deref()), c.from.clone(), c.to.clone()], &c).await
+    let [from, to] = c.range();
+    page(&state, FUNNEL_SQL, vec![text(q.category.as_deref()), from, to], &c).await
 }
 
 #[cfg(test)]
