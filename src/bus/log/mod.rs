@@ -80,7 +80,8 @@
 //! A flush takes the writers of every partition it touches before writing (in one global order,
 //! topic name then partition, so concurrent flushes cannot deadlock) and holds them until all
 //! are written. Before writing it reserves the space its frames take in each partition's active
-//! segment (`fallocate` keeping the file size, so readers see nothing), so a full disk refuses
+//! segment (`fallocate` keeping the file size, so readers see nothing; 4 MiB ahead at a time, so
+//! most flushes find it reserved already), so a full disk refuses
 //! the flush before any of it is readable. If a write still fails (on a new segment after a
 //! roll, or a file system without `fallocate`), every partition of that flush is cut back to
 //! where its batch began. Either way `flush` returns the error with every record still

@@ -85,12 +85,14 @@ impl Taken<'_> {
     /// Reserves the disk space the frames of `ends` take in the active segment (up to a roll),
     /// without writing or growing the file (`fallocate`, keep size): a flush reserves in every
     /// partition before it writes to any, so a full disk refuses it before a reader could see
-    /// any of its records. File systems without `fallocate` are written to unreserved.
+    /// any of its records. Space is reserved [`RESERVE_CHUNK`] at a time (exactly what is needed
+    /// when a chunk does not fit), so most flushes find theirs already reserved and make no
+    /// system call. File systems without `fallocate` are written to unreserved.
     pub fn reserve(&mut self, ends: &[usize], inner: &Inner) -> Result<()> {
         if self.guard.is_none() {
             *self.guard = Some(Writer::open(self.dir)?);
         }
-        let writer = self.guard.as_ref().expect("just opened");
+        let writer = self.guard.as_mut().expect("just opened");
         let segment_bytes = inner.config().segment_bytes;
         let (mut bytes, mut frame_start) = (0u64, 0usize);
         for &end in ends {
@@ -101,14 +103,23 @@ impl Taken<'_> {
             bytes += len;
             frame_start = end;
         }
-        if bytes == 0 {
+        let needed = writer.size + bytes;
+        if needed <= writer.reserved {
             return Ok(());
         }
-        use rustix::fs::{FallocateFlags, fallocate};
-        match fallocate(&writer.file, FallocateFlags::KEEP_SIZE, writer.size, bytes) {
-            Ok(()) | Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => Ok(()),
-            Err(errno) => Err(BusError::Io { path: writer.path(), source: errno.into() }),
+        let chunk = (writer.size + RESERVE_CHUNK).min(segment_bytes).max(needed);
+        for to in [chunk, needed] {
+            use rustix::fs::{FallocateFlags, fallocate};
+            match fallocate(&writer.file, FallocateFlags::KEEP_SIZE, writer.size, to - writer.size) {
+                Ok(()) | Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {
+                    writer.reserved = to;
+                    return Ok(());
+                }
+                Err(rustix::io::Errno::NOSPC) if to > needed => continue,
+                Err(errno) => return Err(BusError::Io { path: writer.path(), source: errno.into() }),
+            }
         }
+        unreachable!("the last attempt returns")
     }
 
     /// Cuts back the last append (which succeeded), best effort: another partition of the same
@@ -136,6 +147,9 @@ impl Taken<'_> {
     }
 }
 
+/// Disk space a writer reserves ahead in its active segment (see [`Taken::reserve`]).
+const RESERVE_CHUNK: u64 = 4 * 1024 * 1024;
+
 /// The active segment's base offset and size before an append.
 type Start = (u64, u64);
 
@@ -162,6 +176,8 @@ struct Writer {
     size: u64,
     /// The offset the next appended record gets.
     next: u64,
+    /// The active segment's bytes reserved on disk (written or `fallocate`d).
+    reserved: u64,
     dirty: bool,
     last_sync: Instant,
 }
@@ -211,6 +227,7 @@ impl Writer {
             file,
             base,
             size: scan.valid_bytes,
+            reserved: scan.valid_bytes,
             next: scan.end_offset(base),
             dirty: false,
             last_sync: Instant::now(),
@@ -284,6 +301,12 @@ impl Writer {
 
     /// Closes the active segment (fsynced) and starts a new one at the next offset.
     fn roll(&mut self, inner: &Inner) -> Result<()> {
+        if self.reserved > self.size {
+            // Give back the closing segment's unused reservation (best effort).
+            use rustix::fs::{FallocateFlags, fallocate};
+            let unused = FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE;
+            let _ = fallocate(&self.file, unused, self.size, self.reserved - self.size);
+        }
         self.sync()?;
         let path = segment::path(&self.dir, self.next);
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(|source| {
@@ -301,6 +324,7 @@ impl Writer {
         self.file = file;
         self.base = self.next;
         self.size = 0;
+        self.reserved = 0;
         if let Err(error) = retention::enforce_partition(&self.dir, inner.config(), inner.clock()) {
             tracing::warn!(%error, dir = %self.dir.display(), "log retention failed; it runs again at the next roll");
         }
