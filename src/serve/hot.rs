@@ -80,10 +80,9 @@ impl HotAlerts {
         self.lake_newest = Some(micros);
     }
 
-    /// `Err(())` while the horizon is unknown; `Ok(None)` when nothing is missing.
-    fn horizon(&self) -> Result<Option<i64>, ()> {
-        let lake = self.lake_newest.ok_or(())?;
-        Ok(lake.max(self.evicted_newest))
+    /// `None` while the horizon is unknown; `Some(None)` when nothing is missing.
+    fn horizon(&self) -> Option<Option<i64>> {
+        self.lake_newest.map(|lake| lake.max(self.evicted_newest))
     }
 
     pub fn insert(&mut self, alerts: &[AlertRow]) {
@@ -112,7 +111,7 @@ impl HotAlerts {
     /// The page `offset..offset + limit` of the filtered list and whether more follow, or `None`
     /// when this cannot prove it is the lake's page (see the module docs).
     pub fn page(&self, filter: &AlertFilter, offset: usize, limit: usize) -> Option<(Vec<Arc<AlertRow>>, bool)> {
-        let horizon = self.horizon().ok()?;
+        let horizon = self.horizon()?;
         let newer = |at: i64| horizon.is_none_or(|h| at > h);
         // Nothing is missing, or nothing missing can match: every match is here.
         let complete = horizon.is_none() || filter.from.is_some_and(newer);
@@ -126,25 +125,21 @@ impl HotAlerts {
             .map(|(_, alert)| alert)
             .take_while(|a| filter.from.is_none_or(|from| a.timestamp.micros() >= from))
             .filter(|a| filter.matches(a));
-        let mut rows = Vec::with_capacity(limit);
-        for _ in 0..offset {
-            let a = matches.next();
-            if !complete && a.is_none_or(|a| !newer(a.timestamp.micros())) {
-                return None;
-            }
-        }
-        let mut more = false;
-        for i in 0..=limit {
+        // The skipped rows, the page and the row after it must all be provably here.
+        let mut rows = Vec::with_capacity(limit + 1);
+        for i in 0..=offset + limit {
             let a = matches.next();
             if !complete && a.is_none_or(|a| !newer(a.timestamp.micros())) {
                 return None;
             }
             match a {
-                Some(a) if i < limit => rows.push(a.clone()),
-                Some(_) => more = true,
+                Some(a) if i >= offset => rows.push(a.clone()),
+                Some(_) => {}
                 None => break,
             }
         }
+        let more = rows.len() > limit;
+        rows.truncate(limit);
         Some((rows, more))
     }
 

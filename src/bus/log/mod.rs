@@ -81,15 +81,14 @@
 //! topic name then partition, so concurrent flushes cannot deadlock) and holds them until all
 //! are written. Before writing it reserves the space its frames take in each partition's active
 //! segment (`fallocate` keeping the file size, so readers see nothing; 4 MiB ahead at a time, so
-//! most flushes find it reserved already), so a full disk refuses
-//! the flush before any of it is readable. If a write still fails (on a new segment after a
-//! roll, or a file system without `fallocate`), every partition of that flush is cut back to
-//! where its batch began. Either way `flush` returns the error with every record still
-//! buffered: a failed flush leaves nothing in the log, and a retried `flush` writes each record
-//! once. (Only in the second case could a reader have read a frame in the instant between its
-//! write and the cut.) If an fsync fails, `flush`
-//! returns the error and those records are not acknowledged, though they may persist (as after
-//! a crash).
+//! most flushes find it reserved already), so a full disk refuses the flush before any of it is
+//! readable. If a write still fails (on a new segment after a roll, or a file system without
+//! `fallocate`), every partition of that flush is cut back to where its batch began. Either way
+//! `flush` returns the error with every record still buffered: a failed flush leaves nothing in
+//! the log, and a retried `flush` writes each record once. (Only in the second case could a
+//! reader have read a frame in the instant between its write and the cut.) If an fsync fails,
+//! `flush` returns the error and those records are not acknowledged, though they may persist (as
+//! after a crash).
 //!
 //! # Recovery after a torn write
 //!

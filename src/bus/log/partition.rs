@@ -63,10 +63,7 @@ impl Taken<'_> {
     /// fsync still to do: the caller runs it (outside the lock, in parallel with the other
     /// partitions' fsyncs) before acknowledging.
     pub fn append(&mut self, buf: &mut [u8], ends: &[usize], inner: &Inner) -> Result<Option<PendingSync>> {
-        if self.guard.is_none() {
-            *self.guard = Some(Writer::open(self.dir)?);
-        }
-        let writer = self.guard.as_mut().expect("just opened");
+        let writer = self.writer()?;
         let start = writer.start();
         let mut created = Vec::new();
         let result = writer.write_frames(buf, ends, inner, &mut created);
@@ -89,37 +86,45 @@ impl Taken<'_> {
     /// when a chunk does not fit), so most flushes find theirs already reserved and make no
     /// system call. File systems without `fallocate` are written to unreserved.
     pub fn reserve(&mut self, ends: &[usize], inner: &Inner) -> Result<()> {
-        if self.guard.is_none() {
-            *self.guard = Some(Writer::open(self.dir)?);
-        }
-        let writer = self.guard.as_mut().expect("just opened");
+        use rustix::fs::{FallocateFlags, fallocate};
+        use rustix::io::Errno;
+        let writer = self.writer()?;
         let segment_bytes = inner.config().segment_bytes;
-        let (mut bytes, mut frame_start) = (0u64, 0usize);
+        let mut needed = writer.size;
+        let mut frame_start = 0;
         for &end in ends {
             let len = (end - frame_start) as u64;
-            if writer.size + bytes > 0 && writer.size + bytes + len > segment_bytes {
+            if rolls_before(needed, len, segment_bytes) {
                 break;
             }
-            bytes += len;
+            needed += len;
             frame_start = end;
         }
-        let needed = writer.size + bytes;
         if needed <= writer.reserved {
             return Ok(());
         }
-        let chunk = (writer.size + RESERVE_CHUNK).min(segment_bytes).max(needed);
-        for to in [chunk, needed] {
-            use rustix::fs::{FallocateFlags, fallocate};
-            match fallocate(&writer.file, FallocateFlags::KEEP_SIZE, writer.size, to - writer.size) {
-                Ok(()) | Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {
-                    writer.reserved = to;
-                    return Ok(());
-                }
-                Err(rustix::io::Errno::NOSPC) if to > needed => continue,
-                Err(errno) => return Err(BusError::Io { path: writer.path(), source: errno.into() }),
-            }
+        let reserve = |to: u64| fallocate(&writer.file, FallocateFlags::KEEP_SIZE, writer.size, to - writer.size);
+        let mut to = (writer.size + RESERVE_CHUNK).min(segment_bytes).max(needed);
+        let mut reserved = reserve(to);
+        if reserved == Err(Errno::NOSPC) && to > needed {
+            to = needed;
+            reserved = reserve(to);
         }
-        unreachable!("the last attempt returns")
+        match reserved {
+            Ok(()) | Err(Errno::OPNOTSUPP | Errno::NOSYS) => {
+                writer.reserved = to;
+                Ok(())
+            }
+            Err(errno) => Err(BusError::Io { path: writer.path(), source: errno.into() }),
+        }
+    }
+
+    /// The partition's writer, opened (lock taken, tail recovered) on first use.
+    fn writer(&mut self) -> Result<&mut Writer> {
+        if self.guard.is_none() {
+            *self.guard = Some(Writer::open(self.dir)?);
+        }
+        Ok(self.guard.as_mut().expect("just opened"))
     }
 
     /// Cuts back the last append (which succeeded), best effort: another partition of the same
@@ -145,6 +150,12 @@ impl Taken<'_> {
         // Reopen (and re-scan the tail) on next use rather than trust in-memory positions.
         *self.guard = None;
     }
+}
+
+/// The roll rule: a frame of `len` bytes goes to a new segment when the active one, holding
+/// `size` bytes, is not empty and would pass `segment_bytes` with it.
+fn rolls_before(size: u64, len: u64, segment_bytes: u64) -> bool {
+    size > 0 && size + len > segment_bytes
 }
 
 /// Disk space a writer reserves ahead in its active segment (see [`Taken::reserve`]).
@@ -255,7 +266,7 @@ impl Writer {
         for &end in ends {
             let run = (frame_start - run_start) as u64;
             let len = (end - frame_start) as u64;
-            if self.size + run > 0 && self.size + run + len > config.segment_bytes {
+            if rolls_before(self.size + run, len, config.segment_bytes) {
                 self.write(&buf[run_start..frame_start])?;
                 self.roll(inner)?;
                 created.push(self.base);
