@@ -36,6 +36,7 @@
 //! that its tables share; do not call it from inside another tokio runtime.
 
 use super::error::{LakeError, Result};
+use crate::stream::committer::lower_priority;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::compute::concat_batches;
 use deltalake::arrow::datatypes::SchemaRef;
@@ -182,6 +183,16 @@ pub struct Lake {
     runtime: Arc<Runtime>,
 }
 
+/// `root` as a `file://` url, the directory created if needed.
+fn local_url(root: &Path) -> Result<Url> {
+    let location = |message: String| LakeError::Location { location: root.display().to_string(), message };
+    std::fs::create_dir_all(root).map_err(|e| location(format!("cannot create the directory: {e}")))?;
+    let canonical = root.canonicalize().map_err(|e| location(format!("cannot resolve the path: {e}")))?;
+    let root = Url::from_directory_path(&canonical)
+        .map_err(|()| location("the path cannot be expressed as a file:// url".to_string()))?;
+    Ok(root)
+}
+
 impl std::fmt::Debug for Lake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lake").field("root", &self.root.as_str()).finish()
@@ -191,25 +202,31 @@ impl std::fmt::Debug for Lake {
 impl Lake {
     /// Opens the lake in a local directory (usually `<data-dir>/lake`), creating it if needed.
     pub fn open(root: &Path) -> Result<Lake> {
-        let location = |message: String| LakeError::Location { location: root.display().to_string(), message };
-        std::fs::create_dir_all(root).map_err(|e| location(format!("cannot create the directory: {e}")))?;
-        let canonical = root.canonicalize().map_err(|e| location(format!("cannot resolve the path: {e}")))?;
-        let root = Url::from_directory_path(&canonical)
-            .map_err(|()| location("the path cannot be expressed as a file:// url".to_string()))?;
-        Lake::open_url(root)
+        Lake::open_with(local_url(root)?, false)
     }
 
     /// Opens a lake at a URL. Only `file://` is wired in today.
-    pub fn open_url(mut root: Url) -> Result<Lake> {
+    pub fn open_url(root: Url) -> Result<Lake> {
+        Lake::open_with(root, false)
+    }
+
+    /// Opens the lake in a local directory for a processor's writes: the runtime's threads run at
+    /// background priority ([`lower_priority`]), so that encoding and committing files yields the
+    /// CPU to the processing thread and to the server's reads.
+    pub fn open_background(root: &Path) -> Result<Lake> {
+        Lake::open_with(local_url(root)?, true)
+    }
+
+    fn open_with(mut root: Url, background: bool) -> Result<Lake> {
         if !root.path().ends_with('/') {
             root.set_path(&format!("{}/", root.path()));
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("streamify-lake")
-            .enable_all()
-            .build()
-            .map_err(LakeError::Runtime)?;
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(2).thread_name("streamify-lake").enable_all();
+        if background {
+            builder.on_thread_start(lower_priority);
+        }
+        let runtime = builder.build().map_err(LakeError::Runtime)?;
         Ok(Lake { root, runtime: Arc::new(runtime) })
     }
 

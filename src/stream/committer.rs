@@ -118,6 +118,19 @@ pub struct Committer {
     pub tap: Option<Tap>,
 }
 
+/// Lets the calling thread yield the CPU (nice 10) to the processing thread and to the server's
+/// requests. Work that nobody waits for (writing the lake, encoding a checkpoint) runs on such
+/// threads: on two cores it otherwise competes with both, and shows up as stalls in the event ->
+/// alert latency and in read latency. It still gets every cycle they leave; if it falls behind,
+/// the hand-over queue fills and slows processing down (back-pressure, not loss). Failure only
+/// costs latency, so it is logged.
+pub fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
+        tracing::debug!(%error, "could not lower the background thread's priority");
+    }
+}
+
 /// A reader of the outputs the committer lands, called on the committer thread.
 pub type Tap = Box<dyn FnMut(&Outputs) + Send>;
 

@@ -332,7 +332,10 @@ impl Processor {
         let (done_tx, done_rx) = sync_channel::<FromCommitter>(1024);
         let handle = std::thread::Builder::new()
             .name("committer".into())
-            .spawn(move || committer.run(to_rx, done_tx))
+            .spawn(move || {
+                super::committer::lower_priority();
+                committer.run(to_rx, done_tx)
+            })
             .map_err(|_| ProcessError::CommitterGone)?;
         let mut to = Handover::new(to_tx, MAX_QUEUED_ROWS);
         let result = self.process(&mut to, &done_rx, &mut options);
@@ -596,7 +599,7 @@ impl Processor {
         let encoder = std::thread::Builder::new()
             .name("checkpoint-encoder".into())
             .spawn(move || {
-                lower_priority();
+                super::committer::lower_priority();
                 let started = Instant::now();
                 // Opened here: creating a file can wait on the file system's journal.
                 let mut draft = store.draft(Stored { epoch, delta: !full })?;
@@ -641,16 +644,6 @@ impl Processor {
     /// Totals so far (restored from the checkpoint, then counting).
     pub fn counters(&self) -> &Counters {
         &self.state.counters
-    }
-}
-
-/// Lets the calling thread yield the CPU to the processing thread (nice 10). Background work such as
-/// encoding a checkpoint must not show up as stalls in the event -> alert latency; on two cores it
-/// otherwise competes with the processing thread. Failure only costs latency, so it is logged.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    if let Err(error) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
-        tracing::debug!(%error, "could not lower the background thread's priority");
     }
 }
 
