@@ -95,19 +95,29 @@ impl Service {
     }
 
     /// The committer tap feeding the live view and the metrics. Call it before the processor
-    /// starts: it also reads the lake's newest alert, the horizon of the in-memory alerts.
+    /// starts: it empties the in-memory gold windows and reads the lake's newest alert and
+    /// windows, the horizons of what memory answers ([`crate::serve::hot`],
+    /// [`crate::serve::hot_gold`]).
     pub fn tap(&self) -> Tap {
+        self.live.reset_windows();
         let (live, dir) = (self.live.clone(), self.lake_dir.clone());
-        let spawned = std::thread::Builder::new().name("hot-alerts".into()).spawn(move || {
-            match crate::serve::api::read::lake_newest_alert(dir, Duration::from_secs(60)) {
+        let spawned = std::thread::Builder::new().name("hot-horizons".into()).spawn(move || {
+            use crate::serve::api::read::{lake_newest_alert, lake_newest_windows};
+            match lake_newest_alert(dir.clone(), Duration::from_secs(60)) {
                 Ok(newest) => live.set_lake_newest_alert(newest),
                 Err(error) => {
                     tracing::warn!(%error, "reading the lake's newest alert: alert lists are read from the lake")
                 }
             }
+            match lake_newest_windows(dir, Duration::from_secs(60)) {
+                Ok(newest) => live.set_lake_newest_windows(newest),
+                Err(error) => {
+                    tracing::warn!(%error, "reading the lake's newest windows: KPIs and breakdowns are read from the lake")
+                }
+            }
         });
         if let Err(error) = spawned {
-            tracing::warn!(%error, "starting the hot-alerts thread: alert lists are read from the lake");
+            tracing::warn!(%error, "starting the hot-horizons thread: alerts, KPIs and breakdowns are read from the lake");
         }
         let live = self.live.clone();
         Box::new(move |outputs| {

@@ -45,16 +45,65 @@ impl AlertFilter {
 /// Newest first, ties by alert id: the lake query's order.
 type Key = (Reverse<i64>, String);
 
+/// Where a tier's proof stops: no row the lake holds is missing from the tier unless its time is
+/// at or before the horizon (see the module docs).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Horizon {
+    /// The newest row the lake held at the start: `None` until told, `Some(None)` for none.
+    lake_newest: Option<Option<i64>>,
+    /// The newest row evicted.
+    evicted_newest: Option<i64>,
+}
+
+impl Horizon {
+    pub(super) fn set_lake_newest(&mut self, micros: Option<i64>) {
+        self.lake_newest = Some(micros);
+    }
+
+    pub(super) fn evicted(&mut self, micros: i64) {
+        self.evicted_newest = self.evicted_newest.max(Some(micros));
+    }
+
+    /// `None` while the horizon is unknown; `Some(None)` when nothing is missing.
+    pub(super) fn get(&self) -> Option<Option<i64>> {
+        self.lake_newest.map(|lake| lake.max(self.evicted_newest))
+    }
+}
+
+/// The page `offset..offset + limit` of `rows` (time and row, in the lake query's order) and
+/// whether more follow; `None` unless the tier is `complete` for the query or every row the page
+/// needs (those skipped, the page and the row after it) is `newer` than the horizon.
+pub(super) fn page<T>(
+    mut rows: impl Iterator<Item = (i64, T)>,
+    complete: bool,
+    newer: impl Fn(i64) -> bool,
+    offset: usize,
+    limit: usize,
+) -> Option<(Vec<T>, bool)> {
+    let mut kept = Vec::with_capacity(limit + 1);
+    for i in 0..=offset + limit {
+        let row = rows.next();
+        if !complete && row.as_ref().is_none_or(|(at, _)| !newer(*at)) {
+            return None;
+        }
+        match row {
+            Some((_, row)) if i >= offset => kept.push(row),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    let more = kept.len() > limit;
+    kept.truncate(limit);
+    Some((kept, more))
+}
+
 #[derive(Debug)]
 pub struct HotAlerts {
     capacity: usize,
     alerts: BTreeMap<Key, Arc<AlertRow>>,
     /// alert id -> timestamp, to find an alert by id.
     ids: HashMap<String, i64>,
-    /// The newest alert the lake held at the start: `None` until told, `Some(None)` for none.
-    lake_newest: Option<Option<i64>>,
-    /// The newest alert evicted.
-    evicted_newest: Option<i64>,
+    horizon: Horizon,
 }
 
 impl Default for HotAlerts {
@@ -69,20 +118,14 @@ impl HotAlerts {
             capacity: capacity.max(1),
             alerts: BTreeMap::new(),
             ids: HashMap::new(),
-            lake_newest: None,
-            evicted_newest: None,
+            horizon: Horizon::default(),
         }
     }
 
     /// The newest alert timestamp the lake held before this processor's first epoch (`None`: the
     /// lake held none); read from the lake at any time after the processor started.
     pub fn set_lake_newest(&mut self, micros: Option<i64>) {
-        self.lake_newest = Some(micros);
-    }
-
-    /// `None` while the horizon is unknown; `Some(None)` when nothing is missing.
-    fn horizon(&self) -> Option<Option<i64>> {
-        self.lake_newest.map(|lake| lake.max(self.evicted_newest))
+        self.horizon.set_lake_newest(micros);
     }
 
     pub fn insert(&mut self, alerts: &[AlertRow]) {
@@ -96,7 +139,7 @@ impl HotAlerts {
         while self.alerts.len() > self.capacity {
             let Some(((Reverse(at), id), _)) = self.alerts.pop_last() else { break };
             self.ids.remove(&id);
-            self.evicted_newest = self.evicted_newest.max(Some(at));
+            self.horizon.evicted(at);
         }
     }
 
@@ -111,7 +154,7 @@ impl HotAlerts {
     /// The page `offset..offset + limit` of the filtered list and whether more follow, or `None`
     /// when this cannot prove it is the lake's page (see the module docs).
     pub fn page(&self, filter: &AlertFilter, offset: usize, limit: usize) -> Option<(Vec<Arc<AlertRow>>, bool)> {
-        let horizon = self.horizon()?;
+        let horizon = self.horizon.get()?;
         let newer = |at: i64| horizon.is_none_or(|h| at > h);
         // Nothing is missing, or nothing missing can match: every match is here.
         let complete = horizon.is_none() || filter.from.is_some_and(newer);
@@ -119,28 +162,15 @@ impl HotAlerts {
             Some(to) => (Reverse(to.saturating_sub(1)), String::new()),
             None => (Reverse(i64::MAX), String::new()),
         };
-        let mut matches = self
+        let matches = self
             .alerts
             .range(start..)
             .map(|(_, alert)| alert)
             .take_while(|a| filter.from.is_none_or(|from| a.timestamp.micros() >= from))
-            .filter(|a| filter.matches(a));
-        // The skipped rows, the page and the row after it must all be provably here.
-        let mut rows = Vec::with_capacity(limit + 1);
-        for i in 0..=offset + limit {
-            let a = matches.next();
-            if !complete && a.is_none_or(|a| !newer(a.timestamp.micros())) {
-                return None;
-            }
-            match a {
-                Some(a) if i >= offset => rows.push(a.clone()),
-                Some(_) => {}
-                None => break,
-            }
-        }
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        Some((rows, more))
+            .filter(|a| filter.matches(a))
+            .map(|a| (a.timestamp.micros(), a));
+        let (rows, more) = page(matches, complete, newer, offset, limit)?;
+        Some((rows.into_iter().cloned().collect(), more))
     }
 
     /// One alert by id, when it is here.

@@ -13,12 +13,13 @@
 //! committer thread calls [`Live::fold`] and the processing thread's status hook [`Live::status`].
 
 use super::hot::{AlertFilter, HotAlerts};
+use super::hot_gold::{Dimension, HotGold, KpiTable, Sums};
 use crate::model::{ClickType, Timestamp};
 use crate::stream::outputs::{AlertRow, Outputs};
 use crate::stream::runtime::Status;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 /// Event-time minutes kept.
@@ -124,27 +125,6 @@ pub struct Breakdown {
     pub alerts: u64,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-struct Sums {
-    orders: u64,
-    revenue: f64,
-    alerts: u64,
-}
-
-impl Sums {
-    fn add(&mut self, amount: f64, alert: bool) {
-        self.orders += 1;
-        self.revenue += amount;
-        self.alerts += u64::from(alert);
-    }
-
-    fn merge(&mut self, other: &Sums) {
-        self.orders += other.orders;
-        self.revenue += other.revenue;
-        self.alerts += other.alerts;
-    }
-}
-
 #[derive(Debug, Default)]
 struct Minute {
     index: i64,
@@ -242,6 +222,35 @@ impl LiveView {
         }
         for alert in &outputs.alerts {
             self.alerts.push_front(alert.clone());
+        }
+        self.alerts.truncate(ALERTS);
+    }
+
+    /// Takes in the minutes and alerts of `part`, a view that only folded outputs; the same as
+    /// folding those outputs here, except that a batch spanning more than [`MINUTES`] minutes
+    /// keeps only its newest ones. Costs a few map merges per minute, not one per row.
+    fn absorb(&mut self, part: LiveView) {
+        for m in part.minutes {
+            let Some(into) = self.minute(m.view.minute) else { continue };
+            let (v, w) = (&mut into.view, &m.view);
+            v.orders += w.orders;
+            v.revenue += w.revenue;
+            v.alerts += w.alerts;
+            v.page_views += w.page_views;
+            v.cart_adds += w.cart_adds;
+            v.purchases += w.purchases;
+            for (key, sums) in m.by_category {
+                into.by_category.entry(key).or_default().merge(&sums);
+            }
+            for (key, sums) in m.by_payment_method {
+                into.by_payment_method.entry(key).or_default().merge(&sums);
+            }
+            for (key, sums) in m.by_country {
+                into.by_country.entry(key).or_default().merge(&sums);
+            }
+        }
+        for alert in part.alerts.into_iter().rev() {
+            self.alerts.push_front(alert);
         }
         self.alerts.truncate(ALERTS);
     }
@@ -384,6 +393,7 @@ fn ranked(map: HashMap<&str, Sums>) -> Vec<Breakdown> {
 pub struct Live {
     view: Arc<Mutex<LiveView>>,
     hot: Arc<RwLock<HotAlerts>>,
+    gold: Arc<RwLock<HotGold>>,
 }
 
 impl Live {
@@ -395,11 +405,55 @@ impl Live {
         self.hot.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Folds one handover. Called on the committer, a background thread ([`lower_priority`]): the
+    /// rows are folded outside the lock and only the result merged under it, so that the thread is
+    /// not preempted while it holds up the server's reads.
+    ///
+    /// [`lower_priority`]: crate::stream::committer::lower_priority
     pub fn fold(&self, outputs: &Outputs) {
-        self.lock().fold(outputs);
+        let mut part = LiveView::default();
+        part.fold(outputs);
+        self.lock().absorb(part);
         if !outputs.alerts.is_empty() {
             self.hot.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(&outputs.alerts);
         }
+        if !outputs.windows.is_empty() {
+            self.gold_mut().insert(&outputs.windows);
+        }
+    }
+
+    fn gold(&self) -> RwLockReadGuard<'_, HotGold> {
+        self.gold.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn gold_mut(&self) -> RwLockWriteGuard<'_, HotGold> {
+        self.gold.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Empties the in-memory gold windows: a processor is about to start ([`HotGold::reset`]).
+    pub fn reset_windows(&self) {
+        self.gold_mut().reset();
+    }
+
+    /// See [`HotGold::set_lake_newest`].
+    pub fn set_lake_newest_windows(&self, newest: [Option<i64>; 3]) {
+        self.gold_mut().set_lake_newest(newest);
+    }
+
+    /// A page of KPI windows from memory, when it is exactly the lake's ([`HotGold::kpi_page`]).
+    pub fn kpi_page(
+        &self,
+        table: KpiTable,
+        range: [Option<i64>; 2],
+        offset: usize,
+        limit: usize,
+    ) -> Option<(Vec<Arc<crate::stream::outputs::WindowRow>>, bool)> {
+        self.gold().kpi_page(table, range, offset, limit)
+    }
+
+    /// A breakdown from memory, when no window of the range is missing ([`HotGold::breakdown`]).
+    pub fn breakdown(&self, dimension: Dimension, range: [Option<i64>; 2]) -> Option<Vec<(String, Sums)>> {
+        self.gold().breakdown(dimension, range)
     }
 
     /// See [`HotAlerts::set_lake_newest`].

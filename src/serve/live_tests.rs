@@ -203,3 +203,39 @@ fn a_resumed_epoch_is_not_taken_for_a_checkpoint_written_now() {
     view.status(&committed, None, Instant::now(), now);
     assert_eq!(view.snapshot(now, false).status.last_checkpoint, Some(now));
 }
+
+#[test]
+fn a_handover_folded_apart_and_absorbed_counts_as_one_folded_in_place() {
+    let batches: Vec<Outputs> = (0..4)
+        .map(|b| {
+            let mut out = Outputs::default();
+            for i in 0..7 {
+                let at = NOON + (b * 7 + i) * 20 * MICROS_PER_SECOND;
+                let (category, country) =
+                    (["books", "toys"][i as usize % 2], ["France", "Spain", "Peru"][i as usize % 3]);
+                out.silver_transactions.push(silver(at, 1.5 * i as f64, category, country, i % 3 == 0));
+                out.bronze_clickstream.push(click(at, [ClickType::PageView, ClickType::Purchase][i as usize % 2]));
+            }
+            out.alerts.extend((0..ALERTS as i64 / 3).map(|i| alert(&format!("b{b}-{i}"))));
+            out
+        })
+        .collect();
+    let (mut in_place, mut absorbed) = (LiveView::default(), LiveView::default());
+    for out in &batches {
+        in_place.fold(out);
+        let mut part = LiveView::default();
+        part.fold(out);
+        absorbed.absorb(part);
+    }
+    let at = Timestamp::from_micros(NOON);
+    let (a, b) = (in_place.snapshot(at, false), absorbed.snapshot(at, false));
+    assert_eq!(a.minutes, b.minutes);
+    assert!(a.minutes.len() > 4 && a.last_10m.orders == 28, "{:?}", a.last_10m);
+    assert_eq!(
+        (&a.by_category, &a.by_country, &a.by_payment_method),
+        (&b.by_category, &b.by_country, &b.by_payment_method)
+    );
+    let ids = |s: &Snapshot| s.alerts.iter().map(|a| a.alert_id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&a), ids(&b));
+    assert_eq!(ids(&a)[0], format!("b3-{}", ALERTS / 3 - 1), "newest first");
+}

@@ -57,6 +57,9 @@ pub const HTTP_RATE_LIMITED: &str = "streamify_http_rate_limited_total";
 /// Alert-list and alert reads by where they were answered. Labels: `source` (memory: the
 /// in-memory newest alerts, lake: a lake query).
 pub const ALERT_READS: &str = "streamify_alert_reads_total";
+/// KPI-list and breakdown reads by where they were answered. Labels: `source` (memory: the
+/// in-memory closed gold windows, lake: a lake query).
+pub const WINDOW_READS: &str = "streamify_window_reads_total";
 
 /// Every metric name with its kind, for tests and the Grafana dashboard check.
 pub const ALL: &[(&str, Kind)] = &[
@@ -81,6 +84,7 @@ pub const ALL: &[(&str, Kind)] = &[
     (HTTP_DURATION, Kind::Histogram),
     (HTTP_RATE_LIMITED, Kind::Counter),
     (ALERT_READS, Kind::Counter),
+    (WINDOW_READS, Kind::Counter),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,6 +126,11 @@ fn describe() {
     describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request duration, by matched route and method.");
     describe_counter!(HTTP_RATE_LIMITED, Unit::Count, "HTTP requests refused by the per-client rate limit.");
     describe_counter!(ALERT_READS, Unit::Count, "Alert reads, by where they were answered (memory or lake).");
+    describe_counter!(
+        WINDOW_READS,
+        Unit::Count,
+        "KPI and breakdown reads, by where they were answered (memory or lake)."
+    );
 }
 
 /// Installs the process-wide Prometheus recorder (once) and returns the handle that renders it.

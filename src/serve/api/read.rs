@@ -8,7 +8,9 @@ use crate::model::Timestamp;
 use crate::serve::AppState;
 use crate::serve::error::ApiError;
 use crate::serve::hot::AlertFilter;
-use crate::stream::outputs::AlertRow;
+use crate::serve::hot_gold::{BREAKDOWN_TABLE, Dimension, KpiTable};
+use crate::stream::outputs::{AlertRow, WindowRow};
+use crate::telemetry::metrics::{ALERT_READS, WINDOW_READS};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -25,6 +27,7 @@ const BY_MERCHANT_SQL: &str = include_str!("../../../sql/api/breakdown_merchant.
 const BY_COUNTRY_SQL: &str = include_str!("../../../sql/api/breakdown_country.sql");
 const BY_PAYMENT_SQL: &str = include_str!("../../../sql/api/breakdown_payment_method.sql");
 const NEWEST_ALERT_SQL: &str = include_str!("../../../sql/api/newest_alert.sql");
+const NEWEST_WINDOWS_SQL: &str = include_str!("../../../sql/api/newest_windows.sql");
 const SESSIONS_SQL: &str = include_str!("../../../sql/api/sessions.sql");
 const FUNNEL_SQL: &str = include_str!("../../../sql/api/funnel.sql");
 
@@ -144,13 +147,44 @@ pub async fn kpis(
 ) -> Result<Json<Page>, ApiError> {
     let q = query(q)?;
     let c = check(&state, &q)?;
-    let sql = match q.window.as_deref().unwrap_or("1m") {
-        "1m" => KPIS_1M_SQL,
-        "1h" => KPIS_1H_SQL,
+    let (table, sql) = match q.window.as_deref().unwrap_or("1m") {
+        "1m" => (KpiTable::Minute, KPIS_1M_SQL),
+        "1h" => (KpiTable::Hour, KPIS_1H_SQL),
         other => return Err(ApiError::bad_request("invalid_parameter", format!("`window` = {other:?}: use 1m or 1h"))),
     };
+    if let Some((rows, more)) = state.live.kpi_page(table, [c.from, c.to], c.offset, c.limit) {
+        read_from(WINDOW_READS, "memory");
+        let rows: Vec<&WindowRow> = rows.iter().map(|r| &**r).collect();
+        let items = lake_json(&format!("gold/{}", table.table()), &rows, |column| KPI_COLUMNS.contains(&column))?;
+        return Ok(Json(Page {
+            items,
+            limit: c.limit,
+            offset: c.offset,
+            next_offset: more.then_some(c.offset + c.limit),
+        }));
+    }
+    read_from(WINDOW_READS, "lake");
     page(&state, sql, c.range().into(), &c).await
 }
+
+/// The columns `sql/api/kpis_*.sql` select.
+const KPI_COLUMNS: &[&str] = &[
+    "window_start",
+    "window_end",
+    "tx_count",
+    "revenue",
+    "avg_amount",
+    "alert_count",
+    "alert_rate",
+    "known_fraud_count",
+    "known_fraud_rate",
+    "high_value_count",
+    "high_value_rate",
+    "distinct_customers",
+    "distinct_devices",
+    "distinct_merchants",
+    "payment_mix",
+];
 
 /// Orders, revenue and alerts by `merchant`, `country` or `payment_method`, summed over the closed
 /// 10-minute windows that start in [`from`, `to`).
@@ -163,16 +197,35 @@ pub async fn breakdown(
 ) -> Result<Json<Page>, ApiError> {
     let q = query(q)?;
     let c = check(&state, &q)?;
-    let sql = match dimension.as_str() {
-        "merchant" => BY_MERCHANT_SQL,
-        "country" => BY_COUNTRY_SQL,
-        "payment_method" => BY_PAYMENT_SQL,
+    let (by, sql) = match dimension.as_str() {
+        "merchant" => (Dimension::Merchant, BY_MERCHANT_SQL),
+        "country" => (Dimension::Country, BY_COUNTRY_SQL),
+        "payment_method" => (Dimension::PaymentMethod, BY_PAYMENT_SQL),
         other => {
             return Err(ApiError::not_found(format!(
                 "no breakdown by {other:?}: use merchant, country or payment_method"
             )));
         }
     };
+    if let Some(rows) = state.live.breakdown(by, [c.from, c.to]) {
+        read_from(WINDOW_READS, "memory");
+        let next_offset = (rows.len() > c.offset + c.limit).then_some(c.offset + c.limit);
+        // As the query renders them: the columns in its order, rates as it divides.
+        let items = rows
+            .into_iter()
+            .skip(c.offset)
+            .take(c.limit)
+            .map(|(key, s)| {
+                let orders = s.orders as f64;
+                serde_json::json!({
+                    "key": key, "orders": s.orders, "revenue": s.revenue, "avg_amount": s.revenue / orders,
+                    "alerts": s.alerts, "fraud_rate": s.alerts as f64 / orders,
+                })
+            })
+            .collect();
+        return Ok(Json(Page { items, limit: c.limit, offset: c.offset, next_offset }));
+    }
+    read_from(WINDOW_READS, "lake");
     page(&state, sql, c.range().into(), &c).await
 }
 
@@ -202,7 +255,7 @@ pub async fn alerts(
         user_id: q.user_id.clone(),
     };
     if let Some((rows, more)) = state.live.alerts_page(&filter, c.offset, c.limit) {
-        read_from("memory");
+        read_from(ALERT_READS, "memory");
         let items = alerts_json(&rows)?;
         return Ok(Json(Page {
             items,
@@ -211,12 +264,13 @@ pub async fn alerts(
             next_offset: more.then_some(c.offset + c.limit),
         }));
     }
-    read_from("lake");
+    read_from(ALERT_READS, "lake");
     page(&state, ALERTS_SQL, alert_params(&filter), &c).await
 }
 
-fn read_from(source: &'static str) {
-    metrics::counter!(crate::telemetry::metrics::ALERT_READS, "source" => source).increment(1);
+/// Counts a read answered from `source` (memory or lake) in `metric`.
+fn read_from(metric: &'static str, source: &'static str) {
+    metrics::counter!(metric, "source" => source).increment(1);
 }
 
 /// The newest alert's event time in the lake at `dir` (UTC microseconds; `None` when it holds
@@ -226,21 +280,40 @@ pub fn lake_newest_alert(dir: std::path::PathBuf, timeout: std::time::Duration) 
     Ok(rows.first().and_then(|row| row["newest"].as_i64()))
 }
 
+/// The newest window start of each gold table [`HotGold`](crate::serve::hot_gold::HotGold) holds,
+/// in the lake at `dir` (UTC microseconds; `None` for an empty table). Blocking.
+pub fn lake_newest_windows(
+    dir: std::path::PathBuf,
+    timeout: std::time::Duration,
+) -> Result<[Option<i64>; 3], ApiError> {
+    let (rows, _) = LakeReader::new(dir).query(NEWEST_WINDOWS_SQL, Vec::new(), 0, 1, timeout)?;
+    let newest = |table: &str| rows.first().and_then(|row| row[table].as_i64());
+    Ok([newest("kpi_1m"), newest("platform_1h"), newest(BREAKDOWN_TABLE)])
+}
+
 /// The parameters of `sql/api/alerts.sql`.
 fn alert_params(f: &AlertFilter) -> Vec<ScalarValue> {
     let text = |v: &Option<String>| ScalarValue::Utf8(v.clone());
     vec![text(&f.risk_level), micros(f.from), micros(f.to), text(&f.merchant), text(&f.user_id)]
 }
 
-/// Alerts from memory as the lake query renders them: through the table's schema, without the
-/// partition column.
+/// Alerts from memory as the lake query renders them: without the partition column.
 fn alerts_json(rows: &[Arc<AlertRow>]) -> Result<Vec<serde_json::Value>, ApiError> {
-    let spec = crate::sink::tables::spec("gold/fraud_alerts")
-        .ok_or_else(|| ApiError::internal("no schema for gold/fraud_alerts"))?;
     let rows: Vec<&AlertRow> = rows.iter().map(|r| &**r).collect();
-    let batch = crate::sink::to_batch(&spec.schema, &rows).map_err(|e| ApiError::internal(e.to_string()))?;
-    let keep: Vec<usize> = (0..batch.num_columns()).filter(|&i| spec.schema.field(i).name() != "event_date").collect();
-    let batch = batch.project(&keep).map_err(|e| ApiError::internal(e.to_string()))?;
+    lake_json("gold/fraud_alerts", &rows, |column| column != "event_date")
+}
+
+/// Rows from memory as a lake query renders them: through `table`'s schema, in its column order,
+/// the columns it would `keep`.
+fn lake_json<T: Serialize>(
+    table: &str,
+    rows: &[&T],
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let spec = crate::sink::tables::spec(table).ok_or_else(|| ApiError::internal(format!("no schema for {table}")))?;
+    let batch = crate::sink::to_batch(&spec.schema, rows).map_err(|e| ApiError::internal(e.to_string()))?;
+    let columns: Vec<usize> = (0..batch.num_columns()).filter(|&i| keep(spec.schema.field(i).name())).collect();
+    let batch = batch.project(&columns).map_err(|e| ApiError::internal(e.to_string()))?;
     super::rows_json(&[batch])
 }
 
@@ -271,11 +344,11 @@ pub async fn alert(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let mut rows = match state.live.alert(&alert_id) {
         Some(hot) => {
-            read_from("memory");
+            read_from(ALERT_READS, "memory");
             alerts_json(&[hot])?
         }
         None => {
-            read_from("lake");
+            read_from(ALERT_READS, "lake");
             let reader = state.reader.clone();
             let timeout = state.config.request_timeout;
             let id = alert_id.clone();
