@@ -103,13 +103,14 @@ impl Service {
         let (live, dir) = (self.live.clone(), self.lake_dir.clone());
         let spawned = std::thread::Builder::new().name("hot-horizons".into()).spawn(move || {
             use crate::serve::api::read::{lake_newest_alert, lake_newest_windows};
-            match lake_newest_alert(dir.clone(), Duration::from_secs(60)) {
+            let lake = crate::serve::api::LakeReader::new(dir);
+            match lake_newest_alert(&lake, Duration::from_secs(60)) {
                 Ok(newest) => live.set_lake_newest_alert(newest),
                 Err(error) => {
                     tracing::warn!(%error, "reading the lake's newest alert: alert lists are read from the lake")
                 }
             }
-            match lake_newest_windows(dir, Duration::from_secs(60)) {
+            match lake_newest_windows(&lake, Duration::from_secs(60)) {
                 Ok(newest) => live.set_lake_newest_windows(newest),
                 Err(error) => {
                     tracing::warn!(%error, "reading the lake's newest windows: KPIs and breakdowns are read from the lake")

@@ -15,12 +15,13 @@ pub mod status;
 use super::error::ApiError;
 use super::sql::{SqlError, SqlSession};
 use crate::sink::Lake;
+use crate::stream::committer::lower_priority;
 use axum::Json;
 use axum::response::IntoResponse;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::common::ScalarValue;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// The OpenAPI document of the API, as served at `/api/openapi.json` and committed in
@@ -73,7 +74,18 @@ pub async fn openapi_json() -> impl IntoResponse {
 }
 
 /// A shared SQL session over the lake, reopened in the background to see new commits.
+///
+/// Lake reads run through [`LakeReader::run`] on the reader's own [`LAKE_READERS`] threads, at
+/// background priority like the lake's runtime ([`lower_priority`]): at most that many queries
+/// run at once (the rest wait their turn), and a scan that takes seconds neither takes the CPU
+/// from the processing thread nor delays the requests answered from memory.
+#[derive(Clone)]
 pub struct LakeReader(Arc<ReaderInner>);
+
+/// Lake queries run at once; more wait.
+pub const LAKE_READERS: usize = 2;
+
+type Job = Box<dyn FnOnce() + Send>;
 
 struct ReaderInner {
     dir: std::path::PathBuf,
@@ -81,6 +93,41 @@ struct ReaderInner {
     lake: Mutex<Option<Lake>>,
     session: Mutex<Option<(Instant, Arc<SqlSession>)>>,
     refreshing: AtomicBool,
+    /// The reader threads' queue, started by the first [`LakeReader::run`]; they end when it is
+    /// dropped.
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+}
+
+impl ReaderInner {
+    fn submit(&self, job: Job) -> Result<(), ApiError> {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        if jobs.is_none() {
+            let (tx, rx) = mpsc::channel::<Job>();
+            let rx = Arc::new(Mutex::new(rx));
+            for i in 0..LAKE_READERS {
+                let rx = rx.clone();
+                std::thread::Builder::new()
+                    .name(format!("lake-read-{i}"))
+                    .spawn(move || {
+                        lower_priority();
+                        loop {
+                            let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                            let Ok(job) = job else { return };
+                            // A panicking query fails its request (its answer channel drops),
+                            // not the thread.
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
+                    })
+                    .map_err(|e| ApiError::internal(format!("starting a lake reader thread: {e}")))?;
+            }
+            *jobs = Some(tx);
+        }
+        let sent = jobs.as_ref().map(|tx| tx.send(job));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            _ => Err(ApiError::internal("the lake reader threads are gone")),
+        }
+    }
 }
 
 impl ReaderInner {
@@ -90,7 +137,7 @@ impl ReaderInner {
             match slot.as_ref() {
                 Some(lake) => lake.clone(),
                 None => {
-                    let lake = Lake::open(&self.dir)
+                    let lake = Lake::open_background(&self.dir)
                         .map_err(|e| ApiError::unavailable("lake_unavailable", e.to_string(), 5))?;
                     slot.insert(lake).clone()
                 }
@@ -113,7 +160,21 @@ impl LakeReader {
             lake: Mutex::new(None),
             session: Mutex::new(None),
             refreshing: AtomicBool::new(false),
+            jobs: Mutex::new(None),
         }))
+    }
+
+    /// Runs lake work on the reader's threads (see the type's docs) and waits for it.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&LakeReader) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let reader = self.clone();
+        self.0.submit(Box::new(move || {
+            let _ = tx.send(work(&reader));
+        }))?;
+        rx.await.map_err(|_| ApiError::internal("the lake read failed"))?
     }
 
     /// The current session; blocking (call from `spawn_blocking`). Only the first call opens
@@ -127,6 +188,7 @@ impl LakeReader {
         if opened.elapsed() >= Self::REFRESH && !self.0.refreshing.swap(true, Ordering::AcqRel) {
             let inner = self.0.clone();
             let spawned = std::thread::Builder::new().name("lake-reader".into()).spawn(move || {
+                lower_priority();
                 if let Err(error) = inner.open() {
                     tracing::warn!(%error, "reopening the lake for reads; the previous snapshot stays in use");
                 }
@@ -163,7 +225,7 @@ pub fn rows_json(batches: &[RecordBatch]) -> Result<Vec<serde_json::Value>, ApiE
     serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("reading query results: {e}")))
 }
 
-/// Runs blocking work (the lake, the bus) off the async workers.
+/// Runs blocking work (the bus) off the async workers; lake reads go through [`LakeReader::run`].
 pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {

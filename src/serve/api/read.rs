@@ -3,7 +3,7 @@
 //! pages and alerts are answered from memory ([`crate::serve::hot`]) when that is provably the
 //! lake's answer.
 
-use super::{LakeReader, blocking};
+use super::LakeReader;
 use crate::model::Timestamp;
 use crate::serve::AppState;
 use crate::serve::error::ApiError;
@@ -131,9 +131,8 @@ async fn page(
     params: Vec<ScalarValue>,
     c: &Checked,
 ) -> Result<Json<Page>, ApiError> {
-    let reader: Arc<LakeReader> = state.reader.clone();
     let (limit, offset, timeout) = (c.limit, c.offset, state.config.request_timeout);
-    let (items, more) = blocking(move || reader.query(sql, params, offset, limit, timeout)).await?;
+    let (items, more) = state.reader.run(move |lake| lake.query(sql, params, offset, limit, timeout)).await?;
     let next_offset = more.then_some(offset + limit);
     Ok(Json(Page { items, limit, offset, next_offset }))
 }
@@ -273,20 +272,17 @@ fn read_from(metric: &'static str, source: &'static str) {
     metrics::counter!(metric, "source" => source).increment(1);
 }
 
-/// The newest alert's event time in the lake at `dir` (UTC microseconds; `None` when it holds
-/// none), for [`crate::serve::hot`]'s horizon. Blocking.
-pub fn lake_newest_alert(dir: std::path::PathBuf, timeout: std::time::Duration) -> Result<Option<i64>, ApiError> {
-    let (rows, _) = LakeReader::new(dir).query(NEWEST_ALERT_SQL, Vec::new(), 0, 1, timeout)?;
+/// The newest alert's event time in the lake (UTC microseconds; `None` when it holds none), for
+/// [`crate::serve::hot`]'s horizon. Blocking.
+pub fn lake_newest_alert(lake: &LakeReader, timeout: std::time::Duration) -> Result<Option<i64>, ApiError> {
+    let (rows, _) = lake.query(NEWEST_ALERT_SQL, Vec::new(), 0, 1, timeout)?;
     Ok(rows.first().and_then(|row| row["newest"].as_i64()))
 }
 
 /// The newest window start of each gold table [`HotGold`](crate::serve::hot_gold::HotGold) holds,
-/// in the lake at `dir` (UTC microseconds; `None` for an empty table). Blocking.
-pub fn lake_newest_windows(
-    dir: std::path::PathBuf,
-    timeout: std::time::Duration,
-) -> Result<[Option<i64>; 3], ApiError> {
-    let (rows, _) = LakeReader::new(dir).query(NEWEST_WINDOWS_SQL, Vec::new(), 0, 1, timeout)?;
+/// in the lake (UTC microseconds; `None` for an empty table). Blocking.
+pub fn lake_newest_windows(lake: &LakeReader, timeout: std::time::Duration) -> Result<[Option<i64>; 3], ApiError> {
+    let (rows, _) = lake.query(NEWEST_WINDOWS_SQL, Vec::new(), 0, 1, timeout)?;
     let newest = |table: &str| rows.first().and_then(|row| row[table].as_i64());
     Ok([newest("kpi_1m"), newest("platform_1h"), newest(BREAKDOWN_TABLE)])
 }
@@ -349,10 +345,9 @@ pub async fn alert(
         }
         None => {
             read_from(ALERT_READS, "lake");
-            let reader = state.reader.clone();
             let timeout = state.config.request_timeout;
             let id = alert_id.clone();
-            blocking(move || reader.query(ALERT_SQL, vec![text(Some(&id))], 0, 1, timeout)).await?.0
+            state.reader.run(move |lake| lake.query(ALERT_SQL, vec![text(Some(&id))], 0, 1, timeout)).await?.0
         }
     };
     let Some(mut row) = rows.pop() else {
@@ -375,19 +370,21 @@ pub async fn customer(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let q = query(q)?;
     let c = check(&state, &q)?;
-    let (reader, live) = (state.reader.clone(), state.live.clone());
+    let live = state.live.clone();
     let (limit, timeout) = (c.limit, state.config.request_timeout);
     let id = user_id.clone();
-    let (transactions, alerts) = blocking(move || {
-        let (tx, _) = reader.query(CUSTOMER_SQL, vec![text(Some(&id))], 0, limit, timeout)?;
-        let filter = AlertFilter { user_id: Some(id.clone()), ..Default::default() };
-        let alerts = match live.alerts_page(&filter, 0, limit) {
-            Some((rows, _)) => alerts_json(&rows)?,
-            None => reader.query(ALERTS_SQL, alert_params(&filter), 0, limit, timeout)?.0,
-        };
-        Ok((tx, alerts))
-    })
-    .await?;
+    let (transactions, alerts) = state
+        .reader
+        .run(move |lake| {
+            let (tx, _) = lake.query(CUSTOMER_SQL, vec![text(Some(&id))], 0, limit, timeout)?;
+            let filter = AlertFilter { user_id: Some(id.clone()), ..Default::default() };
+            let alerts = match live.alerts_page(&filter, 0, limit) {
+                Some((rows, _)) => alerts_json(&rows)?,
+                None => lake.query(ALERTS_SQL, alert_params(&filter), 0, limit, timeout)?.0,
+            };
+            Ok((tx, alerts))
+        })
+        .await?;
     let baseline = transactions.first().map(|t| {
         serde_json::json!({
             "tx_count": t["customer_tx_count"], "avg_amount": t["customer_avg_amount"], "std_amount": t["customer_std_amount"],

@@ -2,7 +2,7 @@
 //! with a row limit and a time limit. DDL, DML and other statements are refused, so a caller
 //! can neither define a table over an arbitrary file nor write anything.
 
-use super::{blocking, rows_json};
+use super::rows_json;
 use crate::serve::AppState;
 use crate::serve::error::ApiError;
 use axum::Json;
@@ -48,14 +48,15 @@ pub async fn sql(
     if request.query.trim().is_empty() {
         return Err(ApiError::bad_request("invalid_query", "`query` is empty: send one SQL statement"));
     }
-    let reader = state.reader.clone();
     let timeout = state.config.sql_timeout;
     let started = Instant::now();
-    let (rows, truncated) = blocking(move || {
-        let session = reader.session()?;
-        let (batches, more) = session.query_read_only(&request.query, Vec::new(), 0, max_rows, timeout)?;
-        Ok((rows_json(&batches)?, more))
-    })
-    .await?;
+    let (rows, truncated) = state
+        .reader
+        .run(move |lake| {
+            let session = lake.session()?;
+            let (batches, more) = session.query_read_only(&request.query, Vec::new(), 0, max_rows, timeout)?;
+            Ok((rows_json(&batches)?, more))
+        })
+        .await?;
     Ok(Json(SqlResponse { rows, truncated, max_rows, elapsed_ms: started.elapsed().as_secs_f64() * 1e3 }))
 }
