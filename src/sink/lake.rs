@@ -36,7 +36,9 @@
 //! that its tables share; do not call it from inside another tokio runtime.
 
 use super::error::{LakeError, Result};
-use crate::stream::committer::lower_priority;
+#[cfg(doc)]
+use crate::stream::committer::BACKGROUND_NICE;
+use crate::stream::committer::lower_priority_to;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::compute::concat_batches;
 use deltalake::arrow::datatypes::SchemaRef;
@@ -202,29 +204,30 @@ impl std::fmt::Debug for Lake {
 impl Lake {
     /// Opens the lake in a local directory (usually `<data-dir>/lake`), creating it if needed.
     pub fn open(root: &Path) -> Result<Lake> {
-        Lake::open_with(local_url(root)?, false)
+        Lake::open_with(local_url(root)?, None)
     }
 
     /// Opens a lake at a URL. Only `file://` is wired in today.
     pub fn open_url(root: Url) -> Result<Lake> {
-        Lake::open_with(root, false)
+        Lake::open_with(root, None)
     }
 
-    /// Opens the lake in a local directory for a processor's writes: the runtime's threads run at
-    /// background priority ([`lower_priority`]), so that encoding and committing files yields the
-    /// CPU to the processing thread and to the server's reads.
-    pub fn open_background(root: &Path) -> Result<Lake> {
-        Lake::open_with(local_url(root)?, true)
+    /// Opens the lake in a local directory for background work: the runtime's threads run at
+    /// the `nice` value given ([`lower_priority_to`]). A processor's writes use
+    /// [`BACKGROUND_NICE`](crate::stream::committer::BACKGROUND_NICE), so that encoding and committing files yields the CPU to the processing
+    /// thread and to the server's requests; the server's lake reads lower still.
+    pub fn open_background(root: &Path, nice: i32) -> Result<Lake> {
+        Lake::open_with(local_url(root)?, Some(nice))
     }
 
-    fn open_with(mut root: Url, background: bool) -> Result<Lake> {
+    fn open_with(mut root: Url, nice: Option<i32>) -> Result<Lake> {
         if !root.path().ends_with('/') {
             root.set_path(&format!("{}/", root.path()));
         }
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.worker_threads(2).thread_name("streamify-lake").enable_all();
-        if background {
-            builder.on_thread_start(lower_priority);
+        if let Some(nice) = nice {
+            builder.on_thread_start(move || lower_priority_to(nice));
         }
         let runtime = builder.build().map_err(LakeError::Runtime)?;
         Ok(Lake { root, runtime: Arc::new(runtime) })

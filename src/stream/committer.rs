@@ -125,8 +125,16 @@ pub struct Committer {
 /// the hand-over queue fills and slows processing down (back-pressure, not loss). Failure only
 /// costs latency, so it is logged.
 pub fn lower_priority() {
+    lower_priority_to(BACKGROUND_NICE);
+}
+
+/// The nice value of [`lower_priority`].
+pub const BACKGROUND_NICE: i32 = 10;
+
+/// Sets the calling thread's nice value (0 to 19: higher yields more); see [`lower_priority`].
+pub fn lower_priority_to(nice: i32) {
     #[cfg(target_os = "linux")]
-    if let Err(error) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
+    if let Err(error) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice) {
         tracing::debug!(%error, "could not lower the background thread's priority");
     }
 }

@@ -15,7 +15,7 @@ pub mod status;
 use super::error::ApiError;
 use super::sql::{SqlError, SqlSession};
 use crate::sink::Lake;
-use crate::stream::committer::lower_priority;
+use crate::stream::committer::{lower_priority, lower_priority_to};
 use axum::Json;
 use axum::response::IntoResponse;
 use deltalake::arrow::array::RecordBatch;
@@ -76,14 +76,17 @@ pub async fn openapi_json() -> impl IntoResponse {
 /// A shared SQL session over the lake, reopened in the background to see new commits.
 ///
 /// Lake reads run through [`LakeReader::run`] on the reader's own [`LAKE_READERS`] threads, at
-/// background priority like the lake's runtime ([`lower_priority`]): at most that many queries
-/// run at once (the rest wait their turn), and a scan that takes seconds neither takes the CPU
-/// from the processing thread nor delays the requests answered from memory.
+/// the lowest priority ([`READER_NICE`], and so does the reader lake's runtime): at most that many queries run at once (the rest wait their turn), and a
+/// scan that takes seconds takes the CPU neither from the processing thread, nor from the
+/// committer it waits for, nor from the requests answered from memory.
 #[derive(Clone)]
 pub struct LakeReader(Arc<ReaderInner>);
 
 /// Lake queries run at once; more wait.
 pub const LAKE_READERS: usize = 2;
+/// The nice value of the reader threads: below the committer's (10), which the processor waits
+/// for when its hand-over queue is full.
+pub const READER_NICE: i32 = 19;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -109,7 +112,7 @@ impl ReaderInner {
                 std::thread::Builder::new()
                     .name(format!("lake-read-{i}"))
                     .spawn(move || {
-                        lower_priority();
+                        lower_priority_to(READER_NICE);
                         loop {
                             let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
                             let Ok(job) = job else { return };
@@ -137,7 +140,7 @@ impl ReaderInner {
             match slot.as_ref() {
                 Some(lake) => lake.clone(),
                 None => {
-                    let lake = Lake::open_background(&self.dir)
+                    let lake = Lake::open_background(&self.dir, READER_NICE)
                         .map_err(|e| ApiError::unavailable("lake_unavailable", e.to_string(), 5))?;
                     slot.insert(lake).clone()
                 }
