@@ -45,8 +45,7 @@ pub fn open_processor_on(ctx: &super::Context, log: &crate::bus::log::Log) -> an
     let transaction_partitions =
         consumer.assignment().iter().filter(|tp| tp.topic == topic::TRANSACTIONS).count() as u32;
     let lake_dir = ctx.data_dir.join("lake");
-    let lake = Lake::open_background(&lake_dir, crate::stream::committer::BACKGROUND_NICE)
-        .with_context(|| format!("opening the lake in {}", lake_dir.display()))?;
+    let lake = Lake::open(&lake_dir).with_context(|| format!("opening the lake in {}", lake_dir.display()))?;
     let processor = Processor::open(Parts {
         config: config.stream.clone(),
         fraud: config.fraud.clone(),

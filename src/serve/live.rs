@@ -405,11 +405,9 @@ impl Live {
         self.hot.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Folds one handover. Called on the committer, a background thread ([`lower_priority`]): the
-    /// rows are folded outside the lock and only the result merged under it, so that the thread is
-    /// not preempted while it holds up the server's reads.
-    ///
-    /// [`lower_priority`]: crate::stream::committer::lower_priority
+    /// Folds one handover (on the committer thread): the rows are folded outside the lock and
+    /// only the result merged under it, so that the server's reads wait for a few map merges at
+    /// most, not for a batch of rows.
     pub fn fold(&self, outputs: &Outputs) {
         let mut part = LiveView::default();
         part.fold(outputs);

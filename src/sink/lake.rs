@@ -36,8 +36,6 @@
 //! that its tables share; do not call it from inside another tokio runtime.
 
 use super::error::{LakeError, Result};
-#[cfg(doc)]
-use crate::stream::committer::BACKGROUND_NICE;
 use crate::stream::committer::lower_priority_to;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::compute::concat_batches;
@@ -213,9 +211,7 @@ impl Lake {
     }
 
     /// Opens the lake in a local directory for background work: the runtime's threads run at
-    /// the `nice` value given ([`lower_priority_to`]). A processor's writes use
-    /// [`BACKGROUND_NICE`](crate::stream::committer::BACKGROUND_NICE), so that encoding and committing files yields the CPU to the processing
-    /// thread and to the server's requests; the server's lake reads lower still.
+    /// the `nice` value given ([`lower_priority_to`]); the server's lake reads use it.
     pub fn open_background(root: &Path, nice: i32) -> Result<Lake> {
         Lake::open_with(local_url(root)?, Some(nice))
     }

@@ -119,11 +119,10 @@ pub struct Committer {
 }
 
 /// Lets the calling thread yield the CPU (nice 10) to the processing thread and to the server's
-/// requests. Work that nobody waits for (writing the lake, encoding a checkpoint) runs on such
-/// threads: on two cores it otherwise competes with both, and shows up as stalls in the event ->
-/// alert latency and in read latency. It still gets every cycle they leave; if it falls behind,
-/// the hand-over queue fills and slows processing down (back-pressure, not loss). Failure only
-/// costs latency, so it is logged.
+/// requests. Work that nobody waits for (encoding a checkpoint) runs on such threads: on two cores
+/// it otherwise competes with both, and shows up as stalls in the event -> alert latency. It still
+/// gets every cycle they leave. Failure only costs latency, so it is logged. (The committer stays
+/// at normal priority: the processing thread waits for it once the hand-over queue is full.)
 pub fn lower_priority() {
     lower_priority_to(BACKGROUND_NICE);
 }

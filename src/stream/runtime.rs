@@ -332,10 +332,7 @@ impl Processor {
         let (done_tx, done_rx) = sync_channel::<FromCommitter>(1024);
         let handle = std::thread::Builder::new()
             .name("committer".into())
-            .spawn(move || {
-                super::committer::lower_priority();
-                committer.run(to_rx, done_tx)
-            })
+            .spawn(move || committer.run(to_rx, done_tx))
             .map_err(|_| ProcessError::CommitterGone)?;
         let mut to = Handover::new(to_tx, MAX_QUEUED_ROWS);
         let result = self.process(&mut to, &done_rx, &mut options);
