@@ -82,6 +82,12 @@ impl Checked {
     fn range(&self) -> [ScalarValue; 2] {
         [micros(self.from), micros(self.to)]
     }
+
+    /// The page of `items`, `more` when another follows.
+    fn page(&self, items: Vec<serde_json::Value>, more: bool) -> Json<Page> {
+        let (limit, offset) = (self.limit, self.offset);
+        Json(Page { items, limit, offset, next_offset: more.then_some(offset + limit) })
+    }
 }
 
 fn micros(at: Option<i64>) -> ScalarValue {
@@ -133,8 +139,7 @@ async fn page(
 ) -> Result<Json<Page>, ApiError> {
     let (limit, offset, timeout) = (c.limit, c.offset, state.config.request_timeout);
     let (items, more) = state.reader.run(move |lake| lake.query(sql, params, offset, limit, timeout)).await?;
-    let next_offset = more.then_some(offset + limit);
-    Ok(Json(Page { items, limit, offset, next_offset }))
+    Ok(c.page(items, more))
 }
 
 /// Platform KPIs per closed window (`window` = `1m` or `1h`), newest first.
@@ -155,12 +160,7 @@ pub async fn kpis(
         read_from(WINDOW_READS, "memory");
         let rows: Vec<&WindowRow> = rows.iter().map(|r| &**r).collect();
         let items = lake_json(&format!("gold/{}", table.table()), &rows, |column| KPI_COLUMNS.contains(&column))?;
-        return Ok(Json(Page {
-            items,
-            limit: c.limit,
-            offset: c.offset,
-            next_offset: more.then_some(c.offset + c.limit),
-        }));
+        return Ok(c.page(items, more));
     }
     read_from(WINDOW_READS, "lake");
     page(&state, sql, c.range().into(), &c).await
@@ -208,7 +208,7 @@ pub async fn breakdown(
     };
     if let Some(rows) = state.live.breakdown(by, [c.from, c.to]) {
         read_from(WINDOW_READS, "memory");
-        let next_offset = (rows.len() > c.offset + c.limit).then_some(c.offset + c.limit);
+        let more = rows.len() > c.offset + c.limit;
         // As the query renders them: the columns in its order, rates as it divides.
         let items = rows
             .into_iter()
@@ -222,7 +222,7 @@ pub async fn breakdown(
                 })
             })
             .collect();
-        return Ok(Json(Page { items, limit: c.limit, offset: c.offset, next_offset }));
+        return Ok(c.page(items, more));
     }
     read_from(WINDOW_READS, "lake");
     page(&state, sql, c.range().into(), &c).await
@@ -256,12 +256,7 @@ pub async fn alerts(
     if let Some((rows, more)) = state.live.alerts_page(&filter, c.offset, c.limit) {
         read_from(ALERT_READS, "memory");
         let items = alerts_json(&rows)?;
-        return Ok(Json(Page {
-            items,
-            limit: c.limit,
-            offset: c.offset,
-            next_offset: more.then_some(c.offset + c.limit),
-        }));
+        return Ok(c.page(items, more));
     }
     read_from(ALERT_READS, "lake");
     page(&state, ALERTS_SQL, alert_params(&filter), &c).await
