@@ -99,7 +99,7 @@ impl Service {
     /// windows, the horizons of what memory answers ([`crate::serve::hot`],
     /// [`crate::serve::hot_gold`]).
     pub fn tap(&self) -> Tap {
-        self.live.reset_windows();
+        let generation = self.live.reset_windows();
         let (live, dir) = (self.live.clone(), self.lake_dir.clone());
         let spawned = std::thread::Builder::new().name("hot-horizons".into()).spawn(move || {
             use crate::serve::api::read::{lake_newest_alert, lake_newest_windows};
@@ -111,7 +111,7 @@ impl Service {
                 }
             }
             match lake_newest_windows(&lake, Duration::from_secs(60)) {
-                Ok(newest) => live.set_lake_newest_windows(newest),
+                Ok(newest) => live.set_lake_newest_windows(generation, newest),
                 Err(error) => {
                     tracing::warn!(%error, "reading the lake's newest windows: KPIs and breakdowns are read from the lake")
                 }

@@ -133,6 +133,8 @@ pub struct HotGold {
     breakdowns: Windows<Summed>,
     /// Every breakdown window inserted since the reset, summed.
     totals: Summed,
+    /// Resets so far: a horizon read for an earlier processor start is not taken.
+    generation: u64,
 }
 
 impl Default for HotGold {
@@ -148,18 +150,27 @@ impl HotGold {
             hours: Windows::new(hours),
             breakdowns: Windows::new(breakdowns),
             totals: Summed::default(),
+            generation: 0,
         }
     }
 
-    /// Empties the tier, horizons unknown again: a processor is about to start.
-    pub fn reset(&mut self) {
+    /// Empties the tier, horizons unknown again: a processor is about to start. Returns the
+    /// generation to give [`set_lake_newest`](Self::set_lake_newest) for this start.
+    pub fn reset(&mut self) -> u64 {
         let (m, h, b) = (self.minutes.capacity, self.hours.capacity, self.breakdowns.capacity);
-        *self = HotGold::new(m, h, b);
+        let generation = self.generation + 1;
+        *self = HotGold { generation, ..HotGold::new(m, h, b) };
+        generation
     }
 
     /// The newest window start the lake held in each table (UTC microseconds, `None`: empty)
-    /// since the processor started: `kpi_1m`, `platform_1h`, [`BREAKDOWN_TABLE`].
-    pub fn set_lake_newest(&mut self, [minute, hour, breakdown]: [Option<i64>; 3]) {
+    /// since the processor of `generation` started: `kpi_1m`, `platform_1h`,
+    /// [`BREAKDOWN_TABLE`]. Ignored when a later start has reset the tier since: a horizon read
+    /// before the last start may be older than windows that start will not emit again.
+    pub fn set_lake_newest(&mut self, generation: u64, [minute, hour, breakdown]: [Option<i64>; 3]) {
+        if generation != self.generation {
+            return;
+        }
         self.minutes.horizon.set_lake_newest(minute);
         self.hours.horizon.set_lake_newest(hour);
         self.breakdowns.horizon.set_lake_newest(breakdown);
@@ -278,20 +289,24 @@ mod tests {
             (BREAKDOWN_TABLE, row(0, 10, ["m", "FR", "card"], 1, 2.0, 1)),
             (BREAKDOWN_TABLE, row(10, 10, ["m", "ES", "card"], 2, 3.0, 0)),
         ]);
-        hot.set_lake_newest([None, None, None]);
+        hot.set_lake_newest(0, [None, None, None]);
         assert_eq!(starts(hot.kpi_page(KpiTable::Minute, [None, None], 0, 2)), Some((vec![2, 1], true)));
         let all_time = hot.breakdown(Dimension::Merchant, [None, None]);
         assert_eq!(all_time, Some(vec![("m".into(), Sums { orders: 3, revenue: 5.0, alerts: 1 })]));
         assert_eq!(all_time, hot.breakdown(Dimension::Merchant, [Some(0), None]), "the totals are the windows' sum");
         assert_eq!(starts(hot.kpi_page(KpiTable::Hour, [None, None], 0, 2)), Some((vec![], false)));
-        hot.reset();
+        let generation = hot.reset();
         assert_eq!(starts(hot.kpi_page(KpiTable::Minute, [None, None], 0, 2)), None, "reset forgets the horizon");
+        hot.set_lake_newest(generation - 1, [None, None, None]);
+        assert_eq!(starts(hot.kpi_page(KpiTable::Minute, [None, None], 0, 2)), None, "a horizon of an earlier start");
+        hot.set_lake_newest(generation, [None, None, None]);
+        assert_eq!(starts(hot.kpi_page(KpiTable::Minute, [None, None], 0, 2)), Some((vec![], false)));
     }
 
     #[test]
     fn kpi_pages_reaching_at_or_before_the_horizon_go_to_the_lake() {
         let mut hot = HotGold::default();
-        hot.set_lake_newest([Some(10 * MIN), None, None]);
+        hot.set_lake_newest(0, [Some(10 * MIN), None, None]);
         hot.insert(&minutes(10..14));
         let all = [None, None];
         assert_eq!(starts(hot.kpi_page(KpiTable::Minute, all, 0, 2)), Some((vec![13, 12], true)));
@@ -310,7 +325,7 @@ mod tests {
     #[test]
     fn eviction_raises_the_horizon() {
         let mut hot = HotGold::new(3, 3, 2);
-        hot.set_lake_newest([None, None, None]);
+        hot.set_lake_newest(0, [None, None, None]);
         hot.insert(&minutes(0..5));
         assert_eq!(starts(hot.kpi_page(KpiTable::Minute, [None, None], 0, 3)), None, "minute 1 was evicted");
         assert_eq!(starts(hot.kpi_page(KpiTable::Minute, [None, None], 0, 2)), Some((vec![4, 3], true)));
@@ -323,7 +338,7 @@ mod tests {
     #[test]
     fn breakdowns_sum_each_dimension_over_the_range_biggest_revenue_first() {
         let mut hot = HotGold::default();
-        hot.set_lake_newest([None, None, Some(0)]);
+        hot.set_lake_newest(0, [None, None, Some(0)]);
         let mpc = |start, keys, tx, revenue, alerts| (BREAKDOWN_TABLE, row(start, 10, keys, tx, revenue, alerts));
         hot.insert(&[
             mpc(0, ["old", "FR", "card"], 9, 900.0, 9),

@@ -158,6 +158,12 @@ impl Minute {
     }
 }
 
+fn merge<K: std::hash::Hash + Eq>(into: &mut HashMap<K, Sums>, from: HashMap<K, Sums>) {
+    for (key, sums) in from {
+        into.entry(key).or_default().merge(&sums);
+    }
+}
+
 fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Sums>, key: K, amount: f64, alert: bool) {
     map.entry(key).or_default().add(amount, alert);
 }
@@ -239,15 +245,9 @@ impl LiveView {
             v.page_views += w.page_views;
             v.cart_adds += w.cart_adds;
             v.purchases += w.purchases;
-            for (key, sums) in m.by_category {
-                into.by_category.entry(key).or_default().merge(&sums);
-            }
-            for (key, sums) in m.by_payment_method {
-                into.by_payment_method.entry(key).or_default().merge(&sums);
-            }
-            for (key, sums) in m.by_country {
-                into.by_country.entry(key).or_default().merge(&sums);
-            }
+            merge(&mut into.by_category, m.by_category);
+            merge(&mut into.by_payment_method, m.by_payment_method);
+            merge(&mut into.by_country, m.by_country);
         }
         for alert in part.alerts.into_iter().rev() {
             self.alerts.push_front(alert);
@@ -429,13 +429,13 @@ impl Live {
     }
 
     /// Empties the in-memory gold windows: a processor is about to start ([`HotGold::reset`]).
-    pub fn reset_windows(&self) {
-        self.gold_mut().reset();
+    pub fn reset_windows(&self) -> u64 {
+        self.gold_mut().reset()
     }
 
     /// See [`HotGold::set_lake_newest`].
-    pub fn set_lake_newest_windows(&self, newest: [Option<i64>; 3]) {
-        self.gold_mut().set_lake_newest(newest);
+    pub fn set_lake_newest_windows(&self, generation: u64, newest: [Option<i64>; 3]) {
+        self.gold_mut().set_lake_newest(generation, newest);
     }
 
     /// A page of KPI windows from memory, when it is exactly the lake's ([`HotGold::kpi_page`]).

@@ -36,7 +36,7 @@
 //! that its tables share; do not call it from inside another tokio runtime.
 
 use super::error::{LakeError, Result};
-use crate::stream::committer::lower_priority_to;
+use crate::stream::priority::lower_priority;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::compute::concat_batches;
 use deltalake::arrow::datatypes::SchemaRef;
@@ -211,7 +211,7 @@ impl Lake {
     }
 
     /// Opens the lake in a local directory for background work: the runtime's threads run at
-    /// the `nice` value given ([`lower_priority_to`]); the server's lake reads use it.
+    /// the `nice` value given ([`lower_priority`]); the server's lake reads use it.
     pub fn open_background(root: &Path, nice: i32) -> Result<Lake> {
         Lake::open_with(local_url(root)?, Some(nice))
     }
@@ -223,7 +223,7 @@ impl Lake {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.worker_threads(2).thread_name("streamify-lake").enable_all();
         if let Some(nice) = nice {
-            builder.on_thread_start(move || lower_priority_to(nice));
+            builder.on_thread_start(move || lower_priority(nice));
         }
         let runtime = builder.build().map_err(LakeError::Runtime)?;
         Ok(Lake { root, runtime: Arc::new(runtime) })

@@ -118,26 +118,6 @@ pub struct Committer {
     pub tap: Option<Tap>,
 }
 
-/// Lets the calling thread yield the CPU (nice 10) to the processing thread and to the server's
-/// requests. Work that nobody waits for (encoding a checkpoint) runs on such threads: on two cores
-/// it otherwise competes with both, and shows up as stalls in the event -> alert latency. It still
-/// gets every cycle they leave. Failure only costs latency, so it is logged. (The committer stays
-/// at normal priority: the processing thread waits for it once the hand-over queue is full.)
-pub fn lower_priority() {
-    lower_priority_to(BACKGROUND_NICE);
-}
-
-/// The nice value of [`lower_priority`].
-pub const BACKGROUND_NICE: i32 = 10;
-
-/// Sets the calling thread's nice value (0 to 19: higher yields more); see [`lower_priority`].
-pub fn lower_priority_to(nice: i32) {
-    #[cfg(target_os = "linux")]
-    if let Err(error) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice) {
-        tracing::debug!(%error, "could not lower the background thread's priority");
-    }
-}
-
 /// A reader of the outputs the committer lands, called on the committer thread.
 pub type Tap = Box<dyn FnMut(&Outputs) + Send>;
 

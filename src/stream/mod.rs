@@ -25,6 +25,7 @@ pub mod memory_tables;
 pub mod operator;
 pub mod operators;
 pub mod outputs;
+pub mod priority;
 pub mod runtime;
 #[cfg(test)]
 mod runtime_test;

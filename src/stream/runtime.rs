@@ -596,7 +596,7 @@ impl Processor {
         let encoder = std::thread::Builder::new()
             .name("checkpoint-encoder".into())
             .spawn(move || {
-                super::committer::lower_priority();
+                super::priority::lower_priority(super::priority::BACKGROUND);
                 let started = Instant::now();
                 // Opened here: creating a file can wait on the file system's journal.
                 let mut draft = store.draft(Stored { epoch, delta: !full })?;

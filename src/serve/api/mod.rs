@@ -15,7 +15,7 @@ pub mod status;
 use super::error::ApiError;
 use super::sql::{SqlError, SqlSession};
 use crate::sink::Lake;
-use crate::stream::committer::{lower_priority, lower_priority_to};
+use crate::stream::priority::{LOWEST, lower_priority};
 use axum::Json;
 use axum::response::IntoResponse;
 use deltalake::arrow::array::RecordBatch;
@@ -75,18 +75,16 @@ pub async fn openapi_json() -> impl IntoResponse {
 
 /// A shared SQL session over the lake, reopened in the background to see new commits.
 ///
-/// Lake reads run through [`LakeReader::run`] on the reader's own [`LAKE_READERS`] threads, at
-/// the lowest priority ([`READER_NICE`], and so does the reader lake's runtime): at most that many queries run at once (the rest wait their turn), and a
-/// scan that takes seconds takes the CPU neither from the processing thread, nor from the
-/// committer it waits for, nor from the requests answered from memory.
+/// Lake reads run through [`LakeReader::run`] on the reader's own [`LAKE_READERS`] threads at the
+/// lowest priority ([`LOWEST`]; so do the reader lake's runtime and the session refresh): at most
+/// that many queries run at once (the rest wait their turn), and a scan that takes seconds takes
+/// the CPU neither from the processing thread, nor from the committer it waits for, nor from the
+/// requests answered from memory.
 #[derive(Clone)]
 pub struct LakeReader(Arc<ReaderInner>);
 
 /// Lake queries run at once; more wait.
 pub const LAKE_READERS: usize = 2;
-/// The nice value of the reader threads: below the committer's (10), which the processor waits
-/// for when its hand-over queue is full.
-pub const READER_NICE: i32 = 19;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -112,7 +110,7 @@ impl ReaderInner {
                 std::thread::Builder::new()
                     .name(format!("lake-read-{i}"))
                     .spawn(move || {
-                        lower_priority_to(READER_NICE);
+                        lower_priority(LOWEST);
                         loop {
                             let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
                             let Ok(job) = job else { return };
@@ -131,16 +129,14 @@ impl ReaderInner {
             _ => Err(ApiError::internal("the lake reader threads are gone")),
         }
     }
-}
 
-impl ReaderInner {
     fn open(&self) -> Result<Arc<SqlSession>, ApiError> {
         let lake = {
             let mut slot = self.lake.lock().unwrap_or_else(|p| p.into_inner());
             match slot.as_ref() {
                 Some(lake) => lake.clone(),
                 None => {
-                    let lake = Lake::open_background(&self.dir, READER_NICE)
+                    let lake = Lake::open_background(&self.dir, LOWEST)
                         .map_err(|e| ApiError::unavailable("lake_unavailable", e.to_string(), 5))?;
                     slot.insert(lake).clone()
                 }
@@ -180,7 +176,7 @@ impl LakeReader {
         rx.await.map_err(|_| ApiError::internal("the lake read failed"))?
     }
 
-    /// The current session; blocking (call from `spawn_blocking`). Only the first call opens
+    /// The current session; blocking (call from [`LakeReader::run`]). Only the first call opens
     /// one while the caller waits; later, a session older than [`Self::REFRESH`] is served while
     /// a background thread opens its successor, so no request waits for a reopen.
     pub fn session(&self) -> Result<Arc<SqlSession>, ApiError> {
@@ -191,7 +187,7 @@ impl LakeReader {
         if opened.elapsed() >= Self::REFRESH && !self.0.refreshing.swap(true, Ordering::AcqRel) {
             let inner = self.0.clone();
             let spawned = std::thread::Builder::new().name("lake-reader".into()).spawn(move || {
-                lower_priority();
+                lower_priority(LOWEST);
                 if let Err(error) = inner.open() {
                     tracing::warn!(%error, "reopening the lake for reads; the previous snapshot stays in use");
                 }
