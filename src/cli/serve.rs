@@ -95,14 +95,14 @@ impl Service {
     }
 
     /// The committer tap feeding the live view and the metrics. Call it before the processor
-    /// starts: it empties the in-memory gold windows and reads the lake's newest alert and
-    /// windows, the horizons of what memory answers ([`crate::serve::hot`],
-    /// [`crate::serve::hot_gold`]).
+    /// starts: it empties the in-memory gold windows and customers' transactions and reads the
+    /// lake's newest alert, windows and transaction, the horizons of what memory answers
+    /// ([`crate::serve::hot`], [`crate::serve::hot_gold`], [`crate::serve::hot_customers`]).
     pub fn tap(&self) -> Tap {
-        let generation = self.live.reset_windows();
+        let generation = self.live.reset();
         let (live, dir) = (self.live.clone(), self.lake_dir.clone());
         let spawned = std::thread::Builder::new().name("hot-horizons".into()).spawn(move || {
-            use crate::serve::api::read::{lake_newest_alert, lake_newest_windows};
+            use crate::serve::api::read::{lake_newest_alert, lake_newest_transaction, lake_newest_windows};
             let lake = crate::serve::api::LakeReader::new(dir);
             match lake_newest_alert(&lake, Duration::from_secs(60)) {
                 Ok(newest) => live.set_lake_newest_alert(newest),
@@ -116,9 +116,15 @@ impl Service {
                     tracing::warn!(%error, "reading the lake's newest windows: KPIs and breakdowns are read from the lake")
                 }
             }
+            match lake_newest_transaction(&lake, Duration::from_secs(60)) {
+                Ok(newest) => live.set_lake_newest_transaction(generation, newest),
+                Err(error) => {
+                    tracing::warn!(%error, "reading the lake's newest transaction: customers are read from the lake")
+                }
+            }
         });
         if let Err(error) = spawned {
-            tracing::warn!(%error, "starting the hot-horizons thread: alerts, KPIs and breakdowns are read from the lake");
+            tracing::warn!(%error, "starting the hot-horizons thread: alerts, KPIs, breakdowns and customers are read from the lake");
         }
         let live = self.live.clone();
         Box::new(move |outputs| {

@@ -13,6 +13,7 @@
 //! committer thread calls [`Live::fold`] and the processing thread's status hook [`Live::status`].
 
 use super::hot::{AlertFilter, HotAlerts};
+use super::hot_customers::{CustomerTx, HotCustomers, Shared, customer_tx};
 use super::hot_gold::{Dimension, HotGold, KpiTable, Sums};
 use crate::model::{ClickType, Timestamp};
 use crate::stream::outputs::{AlertRow, Outputs};
@@ -388,12 +389,20 @@ fn ranked(map: HashMap<&str, Sums>) -> Vec<Breakdown> {
     rows
 }
 
-/// A [`LiveView`] and the [`HotAlerts`], shared by the processor's threads and the server.
+/// Rows taken into [`HotCustomers`] per write lock, so that a customer read waits for a short
+/// slice of a handover, not all of it.
+const CUSTOMER_ROWS_PER_LOCK: usize = 512;
+
+/// A [`LiveView`] and the tiers answering reads from memory ([`HotAlerts`], [`HotGold`],
+/// [`HotCustomers`]), shared by the processor's threads and the server.
 #[derive(Clone, Debug, Default)]
 pub struct Live {
     view: Arc<Mutex<LiveView>>,
     hot: Arc<RwLock<HotAlerts>>,
     gold: Arc<RwLock<HotGold>>,
+    customers: Arc<RwLock<HotCustomers>>,
+    /// The strings customer rows share; used on the committer thread only.
+    shared: Arc<Mutex<Shared>>,
 }
 
 impl Live {
@@ -418,6 +427,19 @@ impl Live {
         if !outputs.windows.is_empty() {
             self.gold_mut().insert(&outputs.windows);
         }
+        if !outputs.silver_transactions.is_empty() {
+            let rows: Vec<(String, CustomerTx)> = {
+                let mut shared = self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                outputs.silver_transactions.iter().map(|row| customer_tx(row, &mut shared)).collect()
+            };
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                let mut customers = self.customers_mut();
+                for (user_id, tx) in rows.by_ref().take(CUSTOMER_ROWS_PER_LOCK) {
+                    customers.insert(&user_id, tx);
+                }
+            }
+        }
     }
 
     fn gold(&self) -> RwLockReadGuard<'_, HotGold> {
@@ -428,9 +450,29 @@ impl Live {
         self.gold.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Empties the in-memory gold windows: a processor is about to start ([`HotGold::reset`]).
-    pub fn reset_windows(&self) -> u64 {
-        self.gold_mut().reset()
+    fn customers_mut(&self) -> RwLockWriteGuard<'_, HotCustomers> {
+        self.customers.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Empties the in-memory gold windows and customers' transactions: a processor is about to
+    /// start ([`HotGold::reset`], [`HotCustomers::reset`]). Returns the generation to give the
+    /// horizons read for this start.
+    pub fn reset(&self) -> u64 {
+        let generation = self.gold_mut().reset();
+        let customers = self.customers_mut().reset();
+        debug_assert_eq!(generation, customers, "both tiers are reset together");
+        generation
+    }
+
+    /// See [`HotCustomers::set_lake_newest`].
+    pub fn set_lake_newest_transaction(&self, generation: u64, micros: Option<i64>) {
+        self.customers_mut().set_lake_newest(generation, micros);
+    }
+
+    /// A customer's newest transactions from memory, when they are exactly the lake's
+    /// ([`HotCustomers::newest`]).
+    pub fn customer_transactions(&self, user_id: &str, limit: usize) -> Option<Vec<Arc<CustomerTx>>> {
+        self.customers.read().unwrap_or_else(|poisoned| poisoned.into_inner()).newest(user_id, limit)
     }
 
     /// See [`HotGold::set_lake_newest`].

@@ -17,6 +17,7 @@ pub mod config;
 mod dashboard;
 pub mod error;
 pub mod hot;
+pub mod hot_customers;
 pub mod hot_gold;
 mod limits;
 pub mod live;

@@ -60,6 +60,9 @@ pub const ALERT_READS: &str = "streamify_alert_reads_total";
 /// KPI-list and breakdown reads by where they were answered. Labels: `source` (memory: the
 /// in-memory closed gold windows, lake: a lake query).
 pub const WINDOW_READS: &str = "streamify_window_reads_total";
+/// Customer reads (their newest transactions) by where they were answered. Labels: `source`
+/// (memory: the in-memory newest transactions per customer, lake: a silver scan).
+pub const CUSTOMER_READS: &str = "streamify_customer_reads_total";
 
 /// Every metric name with its kind, for tests and the Grafana dashboard check.
 pub const ALL: &[(&str, Kind)] = &[
@@ -85,6 +88,7 @@ pub const ALL: &[(&str, Kind)] = &[
     (HTTP_RATE_LIMITED, Kind::Counter),
     (ALERT_READS, Kind::Counter),
     (WINDOW_READS, Kind::Counter),
+    (CUSTOMER_READS, Kind::Counter),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +134,11 @@ fn describe() {
         WINDOW_READS,
         Unit::Count,
         "KPI and breakdown reads, by where they were answered (memory or lake)."
+    );
+    describe_counter!(
+        CUSTOMER_READS,
+        Unit::Count,
+        "Customer reads, by where their transactions were answered (memory or lake)."
     );
 }
 

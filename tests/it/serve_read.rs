@@ -1,6 +1,6 @@
-//! The read endpoints against SQL over the same lake: alert pages, KPI pages and breakdowns
-//! answered from memory while the processor runs equal the lake query's, and so do the same reads
-//! from the lake after a restart; breakdowns reconcile with silver.
+//! The read endpoints against SQL over the same lake: alert pages, KPI pages, breakdowns and
+//! customers' transactions answered from memory while the processor runs equal the lake query's,
+//! and so do the same reads from the lake after a restart; breakdowns reconcile with silver.
 
 use crate::harness::Sandbox;
 use crate::serve::{Http, Running, eventually};
@@ -104,6 +104,37 @@ fn pages(alerts: &[Value]) -> Vec<(String, String)> {
     ]
 }
 
+const CUSTOMER_COLUMNS: &str = "transaction_id, \"timestamp\", amount, merchant, payment_method, city, country, \
+                                device_id, customer_tx_count, customer_avg_amount, customer_std_amount, amount_zscore, \
+                                is_new_device, distance_km, speed_kmh, velocity_30m, risk_score, risk_level, reasons, is_alert";
+
+/// The customers with the most transactions and one with a single one: each customer's page
+/// (newest first, default and explicit limits) equals SQL over silver.
+fn check_customers(http: &Http, url: &str) {
+    let busy =
+        "SELECT user_id, count(*) AS n FROM silver_transactions GROUP BY user_id ORDER BY n DESC, user_id LIMIT 3";
+    let single = "SELECT user_id, count(*) AS n FROM silver_transactions GROUP BY user_id HAVING count(*) = 1 \
+                  ORDER BY user_id LIMIT 1";
+    let users: Vec<Value> = sql(http, url, busy).into_iter().chain(sql(http, url, single)).collect();
+    assert!(users.len() == 4 && users[0]["n"].as_u64() > Some(1), "{users:?}");
+    for user in &users {
+        let id = user["user_id"].as_str().unwrap();
+        for (query, limit) in [("", 20), ("?limit=2", 2)] {
+            let page = http.get(&format!("{url}/api/v1/customers/{id}{query}")).json();
+            let want = sql(
+                http,
+                url,
+                &format!(
+                    "SELECT {CUSTOMER_COLUMNS} FROM silver_transactions WHERE user_id = '{id}' \
+                     ORDER BY \"timestamp\" DESC, transaction_id LIMIT {limit}"
+                ),
+            );
+            assert_eq!(page["transactions"], Value::Array(want.clone()), "customer {id}{query}");
+            assert_eq!(page["baseline"]["tx_count"], want[0]["customer_tx_count"], "{page}");
+        }
+    }
+}
+
 fn check_pages(http: &Http, url: &str, pages: &[(String, String)]) {
     for (path, query) in pages {
         let api = http.get(&format!("{url}{}", path.replace('+', "%2B")));
@@ -159,6 +190,9 @@ fn alert_pages_from_memory_and_from_the_lake_equal_sql_and_breakdowns_reconcile(
     check_pages(&http, url, &kpi_pages);
     check_breakdowns(&http, url);
     assert!(reads(&http, url, "window", "memory") > before, "the windows were answered from memory");
+    let before = reads(&http, url, "customer", "memory");
+    check_customers(&http, url);
+    assert!(reads(&http, url, "customer", "memory") > before, "customers were answered from memory");
     let (code, output) = server.stop();
     assert_eq!(code, Some(0), "{output}");
 
@@ -173,6 +207,9 @@ fn alert_pages_from_memory_and_from_the_lake_equal_sql_and_breakdowns_reconcile(
     check_pages(&http, url, &kpi_pages);
     check_breakdowns(&http, url);
     assert!(reads(&http, url, "window", "lake") > before, "windows older than memory were read from the lake");
+    let before = reads(&http, url, "customer", "lake");
+    check_customers(&http, url);
+    assert!(reads(&http, url, "customer", "lake") > before, "customers older than memory were read from the lake");
     server.stop();
 
     // Breakdowns come from the closed 10-minute windows: with every window flushed, each

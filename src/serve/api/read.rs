@@ -8,9 +8,10 @@ use crate::model::Timestamp;
 use crate::serve::AppState;
 use crate::serve::error::ApiError;
 use crate::serve::hot::AlertFilter;
+use crate::serve::hot_customers::{COLUMNS as CUSTOMER_COLUMNS, CustomerTx};
 use crate::serve::hot_gold::{BREAKDOWN_TABLE, Dimension, KpiTable};
 use crate::stream::outputs::{AlertRow, WindowRow};
-use crate::telemetry::metrics::{ALERT_READS, WINDOW_READS};
+use crate::telemetry::metrics::{ALERT_READS, CUSTOMER_READS, WINDOW_READS};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -28,12 +29,15 @@ const BY_COUNTRY_SQL: &str = include_str!("../../../sql/api/breakdown_country.sq
 const BY_PAYMENT_SQL: &str = include_str!("../../../sql/api/breakdown_payment_method.sql");
 const NEWEST_ALERT_SQL: &str = include_str!("../../../sql/api/newest_alert.sql");
 const NEWEST_WINDOWS_SQL: &str = include_str!("../../../sql/api/newest_windows.sql");
+const NEWEST_TRANSACTION_SQL: &str = include_str!("../../../sql/api/newest_transaction.sql");
 const SESSIONS_SQL: &str = include_str!("../../../sql/api/sessions.sql");
 const FUNNEL_SQL: &str = include_str!("../../../sql/api/funnel.sql");
 
 /// The deepest `offset` a list accepts; page by time (`to`) beyond it.
 const MAX_OFFSET: usize = 100_000;
 const DEFAULT_LIMIT: usize = 100;
+/// A customer's transactions shown unless `limit` says otherwise.
+const CUSTOMER_LIMIT: usize = 20;
 const RISK_LEVELS: &[&str] = &["CRITICAL", "HIGH", "MEDIUM", "LOW", "MINIMAL"];
 
 /// One page of rows.
@@ -282,6 +286,13 @@ pub fn lake_newest_windows(lake: &LakeReader, timeout: std::time::Duration) -> R
     Ok([newest("kpi_1m"), newest("platform_1h"), newest(BREAKDOWN_TABLE)])
 }
 
+/// The newest silver transaction's event time in the lake (UTC microseconds; `None` when it holds
+/// none), for [`crate::serve::hot_customers`]' horizon. Blocking.
+pub fn lake_newest_transaction(lake: &LakeReader, timeout: std::time::Duration) -> Result<Option<i64>, ApiError> {
+    let (rows, _) = lake.query(NEWEST_TRANSACTION_SQL, Vec::new(), 0, 1, timeout)?;
+    Ok(rows.first().and_then(|row| row["newest"].as_i64()))
+}
+
 /// The parameters of `sql/api/alerts.sql`.
 fn alert_params(f: &AlertFilter) -> Vec<ScalarValue> {
     let text = |v: &Option<String>| ScalarValue::Utf8(v.clone());
@@ -305,6 +316,19 @@ fn lake_json<T: Serialize>(
     let batch = crate::sink::to_batch(&spec.schema, rows).map_err(|e| ApiError::internal(e.to_string()))?;
     let columns: Vec<usize> = (0..batch.num_columns()).filter(|&i| keep(spec.schema.field(i).name())).collect();
     let batch = batch.project(&columns).map_err(|e| ApiError::internal(e.to_string()))?;
+    super::rows_json(&[batch])
+}
+
+/// A customer's transactions from memory as `sql/api/customer_transactions.sql` renders them:
+/// through the silver schema's columns it selects.
+fn customer_json(rows: &[Arc<CustomerTx>]) -> Result<Vec<serde_json::Value>, ApiError> {
+    let internal = |e: &dyn std::fmt::Display| ApiError::internal(e.to_string());
+    let table = "silver/transactions";
+    let spec = crate::sink::tables::spec(table).ok_or_else(|| ApiError::internal(format!("no schema for {table}")))?;
+    let indices = CUSTOMER_COLUMNS.iter().map(|name| spec.schema.index_of(name)).collect::<Result<Vec<_>, _>>();
+    let schema = spec.schema.project(&indices.map_err(|e| internal(&e))?).map_err(|e| internal(&e))?;
+    let rows: Vec<&CustomerTx> = rows.iter().map(|r| &**r).collect();
+    let batch = crate::sink::to_batch(&Arc::new(schema), &rows).map_err(|e| internal(&e))?;
     super::rows_json(&[batch])
 }
 
@@ -355,7 +379,9 @@ pub async fn alert(
     Ok(Json(row))
 }
 
-/// A customer's recent transactions with their baseline, and their alerts (risk history).
+/// A customer's newest transactions (20 unless `limit` says otherwise) with their baseline, and
+/// their alerts (risk history). Answered from memory when that is provably the lake's answer
+/// ([`crate::serve::hot_customers`]).
 #[utoipa::path(get, path = "/api/v1/customers/{user_id}", params(("user_id" = String, Path), ListQuery), tag = "fraud",
     responses((status = 200, body = Object), (status = 400, body = crate::serve::error::ErrorBody)))]
 pub async fn customer(
@@ -363,23 +389,35 @@ pub async fn customer(
     Path(user_id): Path<String>,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let q = query(q)?;
+    let mut q = query(q)?;
+    q.limit = q.limit.or(Some(CUSTOMER_LIMIT.min(state.config.max_page_size)));
     let c = check(&state, &q)?;
-    let live = state.live.clone();
-    let (limit, timeout) = (c.limit, state.config.request_timeout);
-    let id = user_id.clone();
-    let (transactions, alerts) = state
-        .reader
-        .run(move |lake| {
-            let (tx, _) = lake.query(CUSTOMER_SQL, vec![text(Some(&id))], 0, limit, timeout)?;
-            let filter = AlertFilter { user_id: Some(id.clone()), ..Default::default() };
-            let alerts = match live.alerts_page(&filter, 0, limit) {
-                Some((rows, _)) => alerts_json(&rows)?,
-                None => lake.query(ALERTS_SQL, alert_params(&filter), 0, limit, timeout)?.0,
+    let limit = c.limit;
+    let filter = AlertFilter { user_id: Some(user_id.clone()), ..Default::default() };
+    // Each part from memory when it can be, the rest from the lake.
+    let transactions = state.live.customer_transactions(&user_id, limit);
+    read_from(CUSTOMER_READS, if transactions.is_some() { "memory" } else { "lake" });
+    let transactions = transactions.map(|rows| customer_json(&rows)).transpose()?;
+    let alerts = state.live.alerts_page(&filter, 0, limit).map(|(rows, _)| alerts_json(&rows)).transpose()?;
+    let (transactions, alerts) = match (transactions, alerts) {
+        (Some(transactions), Some(alerts)) => (transactions, alerts),
+        (transactions, alerts) => {
+            let timeout = state.config.request_timeout;
+            let id = user_id.clone();
+            let run = move |lake: &super::LakeReader| {
+                let transactions = match transactions {
+                    Some(rows) => rows,
+                    None => lake.query(CUSTOMER_SQL, vec![text(Some(&id))], 0, limit, timeout)?.0,
+                };
+                let alerts = match alerts {
+                    Some(rows) => rows,
+                    None => lake.query(ALERTS_SQL, alert_params(&filter), 0, limit, timeout)?.0,
+                };
+                Ok((transactions, alerts))
             };
-            Ok((tx, alerts))
-        })
-        .await?;
+            state.reader.run(run).await?
+        }
+    };
     let baseline = transactions.first().map(|t| {
         serde_json::json!({
             "tx_count": t["customer_tx_count"], "avg_amount": t["customer_avg_amount"], "std_amount": t["customer_std_amount"],
