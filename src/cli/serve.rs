@@ -104,23 +104,28 @@ impl Service {
         let spawned = std::thread::Builder::new().name("hot-horizons".into()).spawn(move || {
             use crate::serve::api::read::{lake_newest_alert, lake_newest_transaction, lake_newest_windows};
             let lake = crate::serve::api::LakeReader::new(dir);
-            match lake_newest_alert(&lake, Duration::from_secs(60)) {
-                Ok(newest) => live.set_lake_newest_alert(newest),
-                Err(error) => {
-                    tracing::warn!(%error, "reading the lake's newest alert: alert lists are read from the lake")
+            let alert = match lake_newest_alert(&lake, Duration::from_secs(60)) {
+                Ok(newest) => {
+                    live.set_lake_newest_alert(newest);
+                    Some(newest)
                 }
-            }
+                Err(error) => {
+                    tracing::warn!(%error, "reading the lake's newest alert: alert lists are read from the lake");
+                    None
+                }
+            };
             match lake_newest_windows(&lake, Duration::from_secs(60)) {
                 Ok(newest) => live.set_lake_newest_windows(generation, newest),
                 Err(error) => {
                     tracing::warn!(%error, "reading the lake's newest windows: KPIs and breakdowns are read from the lake")
                 }
             }
-            match lake_newest_transaction(&lake, Duration::from_secs(60)) {
-                Ok(newest) => live.set_lake_newest_transaction(generation, newest),
-                Err(error) => {
+            match (lake_newest_transaction(&lake, Duration::from_secs(60)), alert) {
+                (Ok(transaction), Some(alert)) => live.set_lake_newest_customers(generation, transaction, alert),
+                (Err(error), _) => {
                     tracing::warn!(%error, "reading the lake's newest transaction: customers are read from the lake")
                 }
+                (Ok(_), None) => {}
             }
         });
         if let Err(error) = spawned {

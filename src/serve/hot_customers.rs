@@ -1,21 +1,23 @@
-//! Each customer's newest transactions in memory, so a customer's page
-//! (`GET /api/v1/customers/{id}`) is answered without scanning the silver table while the
-//! processor runs in this process.
+//! Each customer's newest transactions and alerts in memory, so a customer's page
+//! (`GET /api/v1/customers/{id}`) is answered without scanning the silver and alert tables while
+//! the processor runs in this process.
 //!
-//! What it promises, as [`super::hot`] does for alerts: the transactions it answers are exactly
-//! the newest `limit` rows the lake query (`sql/api/customer_transactions.sql`: one customer,
-//! newest first, ties by transaction id) would give once the processor's current epoch is
-//! committed; when it cannot prove that, it answers `None` and the caller asks the lake. The proof
-//! is a *horizon* per customer: no transaction of the customer the lake holds is missing here
-//! unless its time is at or before the horizon. It is the latest of
-//! - the newest transaction the lake held when the processor started (unknown until
+//! What it promises, as [`super::hot`] does for the alert list: the transactions (alerts) it
+//! answers are exactly the newest `limit` rows the lake query (`sql/api/customer_transactions.sql`:
+//! newest first, ties by transaction id; `sql/api/alerts.sql` for one customer: ties by alert id)
+//! would give once the processor's current epoch is committed; when it cannot prove that, it
+//! answers `None` and the caller asks the lake. The proof is a *horizon* per customer and list: no
+//! row of the customer's the lake holds is missing here unless its time is at or before the
+//! horizon. It is the latest of
+//! - the newest row of the table the lake held when the processor started (unknown until
 //!   [`HotCustomers::set_lake_newest`] is told; until then every query goes to the lake),
-//! - the newest transaction dropped from any customer forgotten whole, and
-//! - the newest of the customer's own transactions dropped to keep at most `per_customer`.
+//! - the newest row of any customer forgotten whole, and
+//! - the newest of the customer's own rows dropped to keep at most `per_customer`.
 //!
-//! Memory is bounded: at most `per_customer` transactions per customer, and when more than
-//! `capacity` are held in all, the customer whose newest transaction is oldest is forgotten whole
-//! (the least recently active customers go first, and the horizon they raise is old).
+//! Memory is bounded: at most `per_customer` transactions and as many alerts per customer, and
+//! when more than `capacity` rows are held in all, the customer whose newest row is oldest is
+//! forgotten whole (the least recently active customers go first, and the horizon they raise is
+//! old).
 //!
 //! Rows arrive as the processor hands an epoch to the committer, ahead of the lake by up to one
 //! checkpoint. A replayed transaction (read from the same bus offset) replaces itself; [`HotCustomers::reset`]
@@ -23,7 +25,7 @@
 
 use super::hot::{Horizon, page};
 use crate::model::{Timestamp, Vocabulary};
-use crate::stream::outputs::SilverTransaction;
+use crate::stream::outputs::{AlertRow, SilverTransaction};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -136,23 +138,148 @@ pub fn customer_tx(row: &SilverTransaction, shared: &mut Shared) -> (String, Cus
     (t.user_id.to_string(), tx)
 }
 
+/// An alert as the tier keeps it: the columns of `gold/fraud_alerts` the alert list shows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CustomerAlert {
+    pub alert_id: Box<str>,
+    pub transaction_id: Box<str>,
+    pub user_id: Arc<str>,
+    pub timestamp: Timestamp,
+    pub amount: f64,
+    pub merchant: Arc<str>,
+    pub country: Arc<str>,
+    pub payment_method: &'static str,
+    pub risk_score: u8,
+    pub risk_level: &'static str,
+    pub reasons: Arc<str>,
+    pub rules_version: Arc<str>,
+    pub model_version: Option<Arc<str>>,
+}
+
+/// The column names of [`CustomerAlert`], in its order.
+pub const ALERT_COLUMNS: [&str; 13] = [
+    "alert_id",
+    "transaction_id",
+    "user_id",
+    "timestamp",
+    "amount",
+    "merchant",
+    "country",
+    "payment_method",
+    "risk_score",
+    "risk_level",
+    "reasons",
+    "rules_version",
+    "model_version",
+];
+
+/// One alert as the tier keeps it.
+pub fn customer_alert(alert: &AlertRow, shared: &mut Shared) -> CustomerAlert {
+    CustomerAlert {
+        alert_id: alert.alert_id.as_str().into(),
+        transaction_id: alert.transaction_id.as_str().into(),
+        user_id: shared.get(&alert.user_id),
+        timestamp: alert.timestamp,
+        amount: alert.amount,
+        merchant: shared.get(&alert.merchant),
+        country: shared.get(&alert.country),
+        payment_method: alert.payment_method,
+        risk_score: alert.risk_score,
+        risk_level: alert.risk_level,
+        reasons: shared.get(&alert.reasons),
+        rules_version: shared.get(&alert.rules_version),
+        model_version: alert.model_version.as_deref().map(|v| shared.get(v)),
+    }
+}
+
+/// A row kept per customer: its time, and the lake query's order (newest first, then ties).
+trait Kept {
+    fn at(&self) -> i64;
+    fn order(&self, other: &Self) -> std::cmp::Ordering;
+}
+
+impl Kept for CustomerTx {
+    fn at(&self) -> i64 {
+        self.timestamp.micros()
+    }
+
+    /// Ties by transaction id (the lake query's order), then by where it was read.
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        let by_id = || self.transaction_id.cmp(&other.transaction_id);
+        other.timestamp.cmp(&self.timestamp).then_with(by_id).then(self.source.cmp(&other.source))
+    }
+}
+
+impl Kept for CustomerAlert {
+    fn at(&self) -> i64 {
+        self.timestamp.micros()
+    }
+
+    /// Ties by alert id: an alert's id is what makes it the same alert (as in [`super::hot`]).
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        other.timestamp.cmp(&self.timestamp).then_with(|| self.alert_id.cmp(&other.alert_id))
+    }
+}
+
+/// One customer's newest rows of one kind.
+#[derive(Debug)]
+struct Newest<T> {
+    /// In the lake query's order.
+    rows: Vec<Arc<T>>,
+    /// The newest row dropped to keep at most `per_customer`.
+    evicted_newest: Option<i64>,
+}
+
+impl<T> Default for Newest<T> {
+    fn default() -> Self {
+        Newest { rows: Vec::new(), evicted_newest: None }
+    }
+}
+
+impl<T: Kept> Newest<T> {
+    fn newest(&self) -> Option<i64> {
+        self.rows.first().map(|r| r.at())
+    }
+
+    /// Takes in `row`, replacing the same row; returns whether the count of rows grew.
+    fn insert(&mut self, row: T, per_customer: usize) -> bool {
+        let row = Arc::new(row);
+        match self.rows.binary_search_by(|held| held.order(&row)) {
+            Ok(same) => {
+                self.rows[same] = row;
+                false
+            }
+            Err(at) => {
+                self.rows.insert(at, row);
+                if self.rows.len() <= per_customer {
+                    return true;
+                }
+                let dropped = self.rows.pop().map(|r| r.at());
+                self.evicted_newest = self.evicted_newest.max(dropped);
+                false
+            }
+        }
+    }
+
+    /// The newest `limit` rows when they are provably the lake's, given the table's `horizon`.
+    fn page(&self, horizon: Option<Option<i64>>, limit: usize) -> Option<Vec<Arc<T>>> {
+        let horizon = horizon?.max(self.evicted_newest);
+        let newer = |at: i64| horizon.is_none_or(|h| at > h);
+        let (rows, _) = page(self.rows.iter().map(|r| (r.at(), r)), horizon.is_none(), newer, 0, limit)?;
+        Some(rows.into_iter().cloned().collect())
+    }
+}
+
 #[derive(Debug, Default)]
 struct Customer {
-    /// Newest first, ties by transaction id: the lake query's order.
-    rows: Vec<Arc<CustomerTx>>,
-    /// The newest of this customer's rows dropped to keep at most `per_customer`.
-    evicted_newest: Option<i64>,
+    transactions: Newest<CustomerTx>,
+    alerts: Newest<CustomerAlert>,
 }
 
 impl Customer {
     fn newest(&self) -> Option<i64> {
-        self.rows.first().map(|r| r.timestamp.micros())
+        self.transactions.newest().max(self.alerts.newest())
     }
-}
-
-/// Newest first, ties by transaction id (the lake query's order), then by where it was read.
-fn order(a: &CustomerTx, b: &CustomerTx) -> std::cmp::Ordering {
-    b.timestamp.cmp(&a.timestamp).then_with(|| a.transaction_id.cmp(&b.transaction_id)).then(a.source.cmp(&b.source))
 }
 
 #[derive(Debug)]
@@ -160,11 +287,12 @@ pub struct HotCustomers {
     per_customer: usize,
     capacity: usize,
     customers: HashMap<Arc<str>, Customer>,
-    /// (newest transaction time, customer) of every customer held: who is forgotten first.
+    /// (newest row's time, customer) of every customer held: who is forgotten first.
     by_newest: BTreeSet<(i64, Arc<str>)>,
     /// Rows held in all.
     rows: usize,
-    horizon: Horizon,
+    transactions: Horizon,
+    alerts: Horizon,
     generation: u64,
 }
 
@@ -182,12 +310,13 @@ impl HotCustomers {
             customers: HashMap::new(),
             by_newest: BTreeSet::new(),
             rows: 0,
-            horizon: Horizon::default(),
+            transactions: Horizon::default(),
+            alerts: Horizon::default(),
             generation: 0,
         }
     }
 
-    /// Empties the tier, horizon unknown again: a processor is about to start. Returns the
+    /// Empties the tier, horizons unknown again: a processor is about to start. Returns the
     /// generation to give [`set_lake_newest`](Self::set_lake_newest) for this start.
     pub fn reset(&mut self) -> u64 {
         let generation = self.generation + 1;
@@ -195,11 +324,13 @@ impl HotCustomers {
         generation
     }
 
-    /// The newest transaction time the lake held (UTC microseconds, `None`: none) since the
-    /// processor of `generation` started; ignored when a later start has reset the tier since.
-    pub fn set_lake_newest(&mut self, generation: u64, micros: Option<i64>) {
+    /// The newest transaction and alert times the lake held (UTC microseconds, `None`: none)
+    /// since the processor of `generation` started; ignored when a later start has reset the tier
+    /// since.
+    pub fn set_lake_newest(&mut self, generation: u64, transaction: Option<i64>, alert: Option<i64>) {
         if generation == self.generation {
-            self.horizon.set_lake_newest(micros);
+            self.transactions.set_lake_newest(transaction);
+            self.alerts.set_lake_newest(alert);
         }
     }
 
@@ -214,24 +345,24 @@ impl HotCustomers {
 
     /// Takes in one customer's transaction as the processor hands it over.
     pub fn insert(&mut self, user_id: &str, tx: CustomerTx) {
-        let tx = Arc::new(tx);
+        self.insert_with(user_id, |customer, per_customer| customer.transactions.insert(tx, per_customer));
+    }
+
+    /// Takes in one customer's alert as the processor hands it over.
+    pub fn insert_alert(&mut self, alert: CustomerAlert) {
+        let user_id = alert.user_id.clone();
+        self.insert_with(&user_id, |customer, per_customer| customer.alerts.insert(alert, per_customer));
+    }
+
+    fn insert_with(&mut self, user_id: &str, insert: impl FnOnce(&mut Customer, usize) -> bool) {
         let key = match self.customers.get_key_value(user_id) {
             Some((key, _)) => key.clone(),
             None => Arc::from(user_id),
         };
         let customer = self.customers.entry(key.clone()).or_default();
         let before = customer.newest();
-        match customer.rows.binary_search_by(|held| order(held, &tx)) {
-            Ok(same) => customer.rows[same] = tx,
-            Err(at) => {
-                customer.rows.insert(at, tx);
-                self.rows += 1;
-            }
-        }
-        if customer.rows.len() > self.per_customer {
-            let dropped = customer.rows.pop().map(|r| r.timestamp.micros());
-            customer.evicted_newest = customer.evicted_newest.max(dropped);
-            self.rows -= 1;
+        if insert(customer, self.per_customer) {
+            self.rows += 1;
         }
         let after = customer.newest();
         if before != after {
@@ -243,10 +374,14 @@ impl HotCustomers {
             }
         }
         while self.rows > self.capacity {
-            let Some((newest, key)) = self.by_newest.pop_first() else { break };
-            if let Some(gone) = self.customers.remove(&key) {
-                self.rows -= gone.rows.len();
-                self.horizon.evicted(newest.max(gone.evicted_newest.unwrap_or(newest)));
+            let Some((_, key)) = self.by_newest.pop_first() else { break };
+            let Some(gone) = self.customers.remove(&key) else { continue };
+            self.rows -= gone.transactions.rows.len() + gone.alerts.rows.len();
+            if let Some(newest) = gone.transactions.newest().max(gone.transactions.evicted_newest) {
+                self.transactions.evicted(newest);
+            }
+            if let Some(newest) = gone.alerts.newest().max(gone.alerts.evicted_newest) {
+                self.alerts.evicted(newest);
             }
         }
     }
@@ -254,14 +389,19 @@ impl HotCustomers {
     /// The customer's newest `limit` transactions, newest first, or `None` when this cannot prove
     /// they are the lake's (see the module docs).
     pub fn newest(&self, user_id: &str, limit: usize) -> Option<Vec<Arc<CustomerTx>>> {
-        let horizon = self.horizon.get()?;
-        let customer = self.customers.get(user_id);
-        let horizon = horizon.max(customer.and_then(|c| c.evicted_newest));
-        let rows = customer.map(|c| c.rows.as_slice()).unwrap_or_default();
-        let newer = |at: i64| horizon.is_none_or(|h| at > h);
-        let rows = rows.iter().map(|r| (r.timestamp.micros(), r));
-        let (rows, _) = page(rows, horizon.is_none(), newer, 0, limit)?;
-        Some(rows.into_iter().cloned().collect())
+        match self.customers.get(user_id) {
+            Some(customer) => customer.transactions.page(self.transactions.get(), limit),
+            None => Newest::default().page(self.transactions.get(), limit),
+        }
+    }
+
+    /// The customer's newest `limit` alerts, newest first, or `None` when this cannot prove they
+    /// are the lake's.
+    pub fn newest_alerts(&self, user_id: &str, limit: usize) -> Option<Vec<Arc<CustomerAlert>>> {
+        match self.customers.get(user_id) {
+            Some(customer) => customer.alerts.page(self.alerts.get(), limit),
+            None => Newest::default().page(self.alerts.get(), limit),
+        }
     }
 }
 
@@ -295,6 +435,24 @@ mod tests {
         }
     }
 
+    fn alert(id: &str, user: &str, secs: i64) -> CustomerAlert {
+        CustomerAlert {
+            alert_id: id.into(),
+            transaction_id: format!("tx-{id}").into(),
+            user_id: user.into(),
+            timestamp: Timestamp::from_micros(secs * 1_000_000),
+            amount: 10.0,
+            merchant: "m".into(),
+            country: "FR".into(),
+            payment_method: "crypto",
+            risk_score: 80,
+            risk_level: "CRITICAL",
+            reasons: "known_fraud:50,crypto:30".into(),
+            rules_version: "r1".into(),
+            model_version: None,
+        }
+    }
+
     fn ids(rows: Option<Vec<Arc<CustomerTx>>>) -> Option<Vec<String>> {
         rows.map(|rows| rows.iter().map(|r| r.transaction_id.to_string()).collect())
     }
@@ -308,7 +466,7 @@ mod tests {
         let mut hot = HotCustomers::new(4, 100);
         hot.insert("u", tx("a", 10));
         assert_eq!(ids(hot.newest("u", 5)), None);
-        hot.set_lake_newest(0, None);
+        hot.set_lake_newest(0, None, None);
         assert_eq!(ids(hot.newest("u", 5)), strings(&["a"]));
         assert_eq!(ids(hot.newest("stranger", 5)), strings(&[]), "an empty lake holds nobody");
     }
@@ -316,7 +474,7 @@ mod tests {
     #[test]
     fn a_customer_is_answered_when_the_page_and_the_row_after_it_are_newer_than_the_horizon() {
         let mut hot = HotCustomers::new(10, 100);
-        hot.set_lake_newest(0, Some(100 * 1_000_000));
+        hot.set_lake_newest(0, Some(100 * 1_000_000), None);
         for (id, secs) in [("a", 100), ("b", 101), ("c", 102), ("d", 102)] {
             hot.insert("u", tx(id, secs));
         }
@@ -328,7 +486,7 @@ mod tests {
     #[test]
     fn a_replayed_transaction_replaces_itself() {
         let mut hot = HotCustomers::new(10, 100);
-        hot.set_lake_newest(0, None);
+        hot.set_lake_newest(0, None, None);
         hot.insert("u", tx("a", 1));
         hot.insert("u", CustomerTx { risk_score: 40, ..tx("a", 1) });
         assert_eq!(hot.len(), 1);
@@ -338,7 +496,7 @@ mod tests {
     #[test]
     fn dropping_a_customers_oldest_raises_only_that_customers_horizon() {
         let mut hot = HotCustomers::new(2, 100);
-        hot.set_lake_newest(0, None);
+        hot.set_lake_newest(0, None, None);
         for (id, secs) in [("a", 1), ("b", 3), ("c", 2)] {
             hot.insert("u", tx(id, secs));
         }
@@ -350,9 +508,27 @@ mod tests {
     }
 
     #[test]
+    fn alerts_are_kept_and_proved_apart_from_transactions() {
+        let mut hot = HotCustomers::new(2, 100);
+        hot.set_lake_newest(0, None, Some(5 * 1_000_000));
+        for (id, secs) in [("x", 6), ("y", 7), ("z", 8)] {
+            hot.insert_alert(alert(id, "u", secs));
+        }
+        hot.insert_alert(alert("z", "u", 8));
+        assert_eq!(hot.len(), 2, "x dropped, z replaced itself");
+        let alert_ids = |rows: Option<Vec<Arc<CustomerAlert>>>| {
+            rows.map(|r| r.iter().map(|a| a.alert_id.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(alert_ids(hot.newest_alerts("u", 1)), strings(&["z"]));
+        assert_eq!(alert_ids(hot.newest_alerts("u", 2)), None, "x, dropped, might follow y");
+        assert_eq!(alert_ids(hot.newest_alerts("v", 1)), None, "the lake held alerts memory does not");
+        assert_eq!(ids(hot.newest("u", 5)), strings(&[]), "the lake held no transactions");
+    }
+
+    #[test]
     fn past_capacity_the_least_recently_active_customer_is_forgotten() {
         let mut hot = HotCustomers::new(10, 3);
-        hot.set_lake_newest(0, None);
+        hot.set_lake_newest(0, None, None);
         hot.insert("old", tx("a", 1));
         hot.insert("new", tx("b", 5));
         hot.insert("new", tx("c", 6));
@@ -366,13 +542,13 @@ mod tests {
     #[test]
     fn reset_forgets_rows_and_the_horizon_of_earlier_starts() {
         let mut hot = HotCustomers::new(10, 100);
-        hot.set_lake_newest(0, None);
+        hot.set_lake_newest(0, None, None);
         hot.insert("u", tx("a", 1));
         let generation = hot.reset();
         assert!(hot.is_empty());
-        hot.set_lake_newest(generation - 1, None);
+        hot.set_lake_newest(generation - 1, None, None);
         assert_eq!(ids(hot.newest("u", 1)), None);
-        hot.set_lake_newest(generation, Some(1_000_000));
+        hot.set_lake_newest(generation, Some(1_000_000), None);
         hot.insert("u", tx("b", 2));
         assert_eq!(ids(hot.newest("u", 1)), None, "b and nothing newer than the horizon after it");
         hot.insert("u", tx("c", 3));
@@ -390,7 +566,7 @@ mod tests {
             .map(|i| (format!("u{}", rng.random_range(0..users)), tx(&format!("t{i:04}"), rng.random_range(0..100))))
             .collect();
         let mut hot = HotCustomers::new(6, 60);
-        hot.set_lake_newest(0, all.iter().map(|(_, t)| t.timestamp.micros()).max());
+        hot.set_lake_newest(0, all.iter().map(|(_, t)| t.timestamp.micros()).max(), None);
         let (mut answered, mut asked) = (0, 0);
         for round in 0..60 {
             for i in 0..8 {
@@ -407,7 +583,7 @@ mod tests {
                 if let Some(got) = ids(hot.newest(&user, limit)) {
                     answered += 1;
                     let mut rows: Vec<&CustomerTx> = all.iter().filter(|(u, _)| *u == user).map(|(_, t)| t).collect();
-                    rows.sort_by(|a, b| order(a, b));
+                    rows.sort_by(|a, b| a.order(b));
                     let want: Vec<String> = rows.iter().take(limit).map(|r| r.transaction_id.to_string()).collect();
                     assert_eq!(got, want, "{user} limit {limit}");
                 }

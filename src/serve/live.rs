@@ -13,7 +13,7 @@
 //! committer thread calls [`Live::fold`] and the processing thread's status hook [`Live::status`].
 
 use super::hot::{AlertFilter, HotAlerts};
-use super::hot_customers::{CustomerTx, HotCustomers, Shared, customer_tx};
+use super::hot_customers::{CustomerAlert, CustomerTx, HotCustomers, Shared, customer_alert, customer_tx};
 use super::hot_gold::{Dimension, HotGold, KpiTable, Sums};
 use crate::model::{ClickType, Timestamp};
 use crate::stream::outputs::{AlertRow, Outputs};
@@ -427,18 +427,30 @@ impl Live {
         if !outputs.windows.is_empty() {
             self.gold_mut().insert(&outputs.windows);
         }
-        if !outputs.silver_transactions.is_empty() {
-            let rows: Vec<(String, CustomerTx)> = {
-                let mut shared = self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                outputs.silver_transactions.iter().map(|row| customer_tx(row, &mut shared)).collect()
-            };
-            let mut rows = rows.into_iter().peekable();
-            while rows.peek().is_some() {
-                let mut customers = self.customers_mut();
-                for (user_id, tx) in rows.by_ref().take(CUSTOMER_ROWS_PER_LOCK) {
-                    customers.insert(&user_id, tx);
-                }
+        if !outputs.silver_transactions.is_empty() || !outputs.alerts.is_empty() {
+            self.fold_customers(outputs);
+        }
+    }
+
+    /// Takes the transactions and alerts into [`HotCustomers`]: made outside the lock, taken in
+    /// a slice at a time.
+    fn fold_customers(&self, outputs: &Outputs) {
+        let (transactions, alerts): (Vec<(String, CustomerTx)>, Vec<CustomerAlert>) = {
+            let mut shared = self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let transactions = outputs.silver_transactions.iter().map(|row| customer_tx(row, &mut shared)).collect();
+            (transactions, outputs.alerts.iter().map(|alert| customer_alert(alert, &mut shared)).collect())
+        };
+        let mut transactions = transactions.into_iter().peekable();
+        while transactions.peek().is_some() {
+            let mut customers = self.customers_mut();
+            for (user_id, tx) in transactions.by_ref().take(CUSTOMER_ROWS_PER_LOCK) {
+                customers.insert(&user_id, tx);
             }
+        }
+        let mut alerts = alerts.into_iter().peekable();
+        while alerts.peek().is_some() {
+            let mut customers = self.customers_mut();
+            alerts.by_ref().take(CUSTOMER_ROWS_PER_LOCK).for_each(|alert| customers.insert_alert(alert));
         }
     }
 
@@ -465,14 +477,24 @@ impl Live {
     }
 
     /// See [`HotCustomers::set_lake_newest`].
-    pub fn set_lake_newest_transaction(&self, generation: u64, micros: Option<i64>) {
-        self.customers_mut().set_lake_newest(generation, micros);
+    pub fn set_lake_newest_customers(&self, generation: u64, transaction: Option<i64>, alert: Option<i64>) {
+        self.customers_mut().set_lake_newest(generation, transaction, alert);
     }
 
     /// A customer's newest transactions from memory, when they are exactly the lake's
     /// ([`HotCustomers::newest`]).
     pub fn customer_transactions(&self, user_id: &str, limit: usize) -> Option<Vec<Arc<CustomerTx>>> {
-        self.customers.read().unwrap_or_else(|poisoned| poisoned.into_inner()).newest(user_id, limit)
+        self.customers().newest(user_id, limit)
+    }
+
+    /// A customer's newest alerts from memory, when they are exactly the lake's
+    /// ([`HotCustomers::newest_alerts`]).
+    pub fn customer_alerts(&self, user_id: &str, limit: usize) -> Option<Vec<Arc<CustomerAlert>>> {
+        self.customers().newest_alerts(user_id, limit)
+    }
+
+    fn customers(&self) -> RwLockReadGuard<'_, HotCustomers> {
+        self.customers.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// See [`HotGold::set_lake_newest`].

@@ -109,7 +109,7 @@ const CUSTOMER_COLUMNS: &str = "transaction_id, \"timestamp\", amount, merchant,
                                 is_new_device, distance_km, speed_kmh, velocity_30m, risk_score, risk_level, reasons, is_alert";
 
 /// The customers with the most transactions and one with a single one: each customer's page
-/// (newest first, default and explicit limits) equals SQL over silver.
+/// (newest first, default and explicit limits) equals SQL over silver and the alerts.
 fn check_customers(http: &Http, url: &str) {
     let busy =
         "SELECT user_id, count(*) AS n FROM silver_transactions GROUP BY user_id ORDER BY n DESC, user_id LIMIT 3";
@@ -117,6 +117,8 @@ fn check_customers(http: &Http, url: &str) {
                   ORDER BY user_id LIMIT 1";
     let users: Vec<Value> = sql(http, url, busy).into_iter().chain(sql(http, url, single)).collect();
     assert!(users.len() == 4 && users[0]["n"].as_u64() > Some(1), "{users:?}");
+    let alerted = "SELECT user_id, count(*) AS n FROM fraud_alerts GROUP BY user_id ORDER BY n DESC, user_id LIMIT 1";
+    let users: Vec<Value> = users.into_iter().chain(sql(http, url, alerted)).collect();
     for user in &users {
         let id = user["user_id"].as_str().unwrap();
         for (query, limit) in [("", 20), ("?limit=2", 2)] {
@@ -130,6 +132,10 @@ fn check_customers(http: &Http, url: &str) {
                 ),
             );
             assert_eq!(page["transactions"], Value::Array(want.clone()), "customer {id}{query}");
+            let alerts = format!(
+                "SELECT {COLUMNS} FROM fraud_alerts WHERE user_id = '{id}' ORDER BY \"timestamp\" DESC, alert_id LIMIT {limit}"
+            );
+            assert_eq!(page["alerts"], Value::Array(sql(http, url, &alerts)), "customer {id}{query} alerts");
             assert_eq!(page["baseline"]["tx_count"], want[0]["customer_tx_count"], "{page}");
         }
     }

@@ -8,9 +8,9 @@ use crate::model::Timestamp;
 use crate::serve::AppState;
 use crate::serve::error::ApiError;
 use crate::serve::hot::AlertFilter;
-use crate::serve::hot_customers::{COLUMNS as CUSTOMER_COLUMNS, CustomerTx};
+use crate::serve::hot_customers::{ALERT_COLUMNS, COLUMNS as CUSTOMER_COLUMNS};
 use crate::serve::hot_gold::{BREAKDOWN_TABLE, Dimension, KpiTable};
-use crate::stream::outputs::{AlertRow, WindowRow};
+use crate::stream::outputs::AlertRow;
 use crate::telemetry::metrics::{ALERT_READS, CUSTOMER_READS, WINDOW_READS};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -162,8 +162,7 @@ pub async fn kpis(
     };
     if let Some((rows, more)) = state.live.kpi_page(table, [c.from, c.to], c.offset, c.limit) {
         read_from(WINDOW_READS, "memory");
-        let rows: Vec<&WindowRow> = rows.iter().map(|r| &**r).collect();
-        let items = lake_json(&format!("gold/{}", table.table()), &rows, |column| KPI_COLUMNS.contains(&column))?;
+        let items = columns_json(&format!("gold/{}", table.table()), KPI_COLUMNS, &rows)?;
         return Ok(c.page(items, more));
     }
     read_from(WINDOW_READS, "lake");
@@ -301,33 +300,21 @@ fn alert_params(f: &AlertFilter) -> Vec<ScalarValue> {
 
 /// Alerts from memory as the lake query renders them: without the partition column.
 fn alerts_json(rows: &[Arc<AlertRow>]) -> Result<Vec<serde_json::Value>, ApiError> {
-    let rows: Vec<&AlertRow> = rows.iter().map(|r| &**r).collect();
-    lake_json("gold/fraud_alerts", &rows, |column| column != "event_date")
+    columns_json("gold/fraud_alerts", &ALERT_COLUMNS, rows)
 }
 
-/// Rows from memory as a lake query renders them: through `table`'s schema, in its column order,
-/// the columns it would `keep`.
-fn lake_json<T: Serialize>(
+/// Rows from memory holding `table`'s `columns` (and maybe others, left out), named as it names
+/// them, as a lake query selecting those columns renders them.
+fn columns_json<T: Serialize>(
     table: &str,
-    rows: &[&T],
-    keep: impl Fn(&str) -> bool,
+    columns: &[&str],
+    rows: &[Arc<T>],
 ) -> Result<Vec<serde_json::Value>, ApiError> {
-    let spec = crate::sink::tables::spec(table).ok_or_else(|| ApiError::internal(format!("no schema for {table}")))?;
-    let batch = crate::sink::to_batch(&spec.schema, rows).map_err(|e| ApiError::internal(e.to_string()))?;
-    let columns: Vec<usize> = (0..batch.num_columns()).filter(|&i| keep(spec.schema.field(i).name())).collect();
-    let batch = batch.project(&columns).map_err(|e| ApiError::internal(e.to_string()))?;
-    super::rows_json(&[batch])
-}
-
-/// A customer's transactions from memory as `sql/api/customer_transactions.sql` renders them:
-/// through the silver schema's columns it selects.
-fn customer_json(rows: &[Arc<CustomerTx>]) -> Result<Vec<serde_json::Value>, ApiError> {
     let internal = |e: &dyn std::fmt::Display| ApiError::internal(e.to_string());
-    let table = "silver/transactions";
     let spec = crate::sink::tables::spec(table).ok_or_else(|| ApiError::internal(format!("no schema for {table}")))?;
-    let indices = CUSTOMER_COLUMNS.iter().map(|name| spec.schema.index_of(name)).collect::<Result<Vec<_>, _>>();
+    let indices = columns.iter().map(|name| spec.schema.index_of(name)).collect::<Result<Vec<_>, _>>();
     let schema = spec.schema.project(&indices.map_err(|e| internal(&e))?).map_err(|e| internal(&e))?;
-    let rows: Vec<&CustomerTx> = rows.iter().map(|r| &**r).collect();
+    let rows: Vec<&T> = rows.iter().map(|r| &**r).collect();
     let batch = crate::sink::to_batch(&Arc::new(schema), &rows).map_err(|e| internal(&e))?;
     super::rows_json(&[batch])
 }
@@ -397,8 +384,10 @@ pub async fn customer(
     // Each part from memory when it can be, the rest from the lake.
     let transactions = state.live.customer_transactions(&user_id, limit);
     read_from(CUSTOMER_READS, if transactions.is_some() { "memory" } else { "lake" });
-    let transactions = transactions.map(|rows| customer_json(&rows)).transpose()?;
-    let alerts = state.live.alerts_page(&filter, 0, limit).map(|(rows, _)| alerts_json(&rows)).transpose()?;
+    let transactions =
+        transactions.map(|rows| columns_json("silver/transactions", &CUSTOMER_COLUMNS, &rows)).transpose()?;
+    let alerts = state.live.customer_alerts(&user_id, limit);
+    let alerts = alerts.map(|rows| columns_json("gold/fraud_alerts", &ALERT_COLUMNS, &rows)).transpose()?;
     let (transactions, alerts) = match (transactions, alerts) {
         (Some(transactions), Some(alerts)) => (transactions, alerts),
         (transactions, alerts) => {
