@@ -300,7 +300,39 @@ fn alert_params(f: &AlertFilter) -> Vec<ScalarValue> {
 
 /// Alerts from memory as the lake query renders them: without the partition column.
 fn alerts_json(rows: &[Arc<AlertRow>]) -> Result<Vec<serde_json::Value>, ApiError> {
-    columns_json("gold/fraud_alerts", &ALERT_COLUMNS, rows)
+    memory_json(&ALERT_COLUMNS, rows)
+}
+
+/// Rows from memory as a lake query selecting `columns` renders them ([`super::rows_json`]),
+/// without going through Arrow: the same keys and values, and times as Arrow's JSON writer prints
+/// them (RFC 3339 in UTC with as many fraction digits as needed: 0, 3 or 6). Rows whose fields
+/// are all of JSON's kinds only: text, numbers, booleans, times and nulls.
+fn memory_json<T: Serialize>(columns: &[&str], rows: &[Arc<T>]) -> Result<Vec<serde_json::Value>, ApiError> {
+    const TIMES: [&str; 1] = ["timestamp"];
+    let internal = |e: &dyn std::fmt::Display| ApiError::internal(format!("rendering rows from memory: {e}"));
+    rows.iter()
+        .map(|row| {
+            let serde_json::Value::Object(mut map) = serde_json::to_value(&**row).map_err(|e| internal(&e))? else {
+                return Err(internal(&"a row is not an object"));
+            };
+            map.retain(|key, _| columns.contains(&key.as_str()));
+            for key in TIMES {
+                if let Some(value) = map.get_mut(key)
+                    && let Some(at) = value.as_str().and_then(Timestamp::parse)
+                {
+                    *value = serde_json::Value::String(lake_time(at));
+                }
+            }
+            Ok(serde_json::Value::Object(map))
+        })
+        .collect()
+}
+
+/// A time as Arrow's JSON writer prints a UTC microsecond timestamp.
+fn lake_time(at: Timestamp) -> String {
+    chrono::DateTime::from_timestamp_micros(at.micros())
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|| at.to_string())
 }
 
 /// Rows from memory holding `table`'s `columns` (and maybe others, left out), named as it names
@@ -384,10 +416,9 @@ pub async fn customer(
     // Each part from memory when it can be, the rest from the lake.
     let transactions = state.live.customer_transactions(&user_id, limit);
     read_from(CUSTOMER_READS, if transactions.is_some() { "memory" } else { "lake" });
-    let transactions =
-        transactions.map(|rows| columns_json("silver/transactions", &CUSTOMER_COLUMNS, &rows)).transpose()?;
+    let transactions = transactions.map(|rows| memory_json(&CUSTOMER_COLUMNS, &rows)).transpose()?;
     let alerts = state.live.customer_alerts(&user_id, limit);
-    let alerts = alerts.map(|rows| columns_json("gold/fraud_alerts", &ALERT_COLUMNS, &rows)).transpose()?;
+    let alerts = alerts.map(|rows| memory_json(&ALERT_COLUMNS, &rows)).transpose()?;
     let (transactions, alerts) = match (transactions, alerts) {
         (Some(transactions), Some(alerts)) => (transactions, alerts),
         (transactions, alerts) => {
@@ -454,5 +485,21 @@ mod tests {
             vec![Reason { code: "known_fraud".into(), points: 50 }, Reason { code: "crypto".into(), points: 20 }]
         );
         assert!(reasons("").is_empty());
+    }
+
+    /// Times from memory print as the lake's JSON writer prints them, whatever their fraction.
+    #[test]
+    fn times_from_memory_print_as_the_lake_prints_them() {
+        use deltalake::arrow::array::TimestampMicrosecondArray;
+        use deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+        use deltalake::arrow::record_batch::RecordBatch;
+        let micros = [0, 1_000, 905_820, 123_456, 1_765_000_000_000_000, 1_765_000_000_500_000, 1_765_000_000_000_001];
+        let field = Field::new("timestamp", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false);
+        let column = TimestampMicrosecondArray::from(micros.to_vec()).with_timezone("UTC");
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![Arc::new(column)]).unwrap();
+        let lake = crate::serve::api::rows_json(&[batch]).unwrap();
+        for (row, at) in lake.iter().zip(micros) {
+            assert_eq!(row["timestamp"], lake_time(Timestamp::from_micros(at)), "{at}");
+        }
     }
 }
