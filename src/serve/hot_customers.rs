@@ -11,13 +11,15 @@
 //! horizon. It is the latest of
 //! - the newest row of the table the lake held when the processor started (unknown until
 //!   [`HotCustomers::set_lake_newest`] is told; until then every query goes to the lake),
-//! - the newest row of any customer forgotten whole, and
-//! - the newest of the customer's own rows dropped to keep at most `per_customer`.
+//! - the newest of the customer's own rows dropped to keep at most `per_customer`, or forgotten
+//!   with the whole customer (remembered as a *tombstone*: the customer's two horizons), and
+//! - the newest row of any tombstone folded away.
 //!
-//! Memory is bounded: at most `per_customer` transactions and as many alerts per customer, and
-//! when more than `capacity` rows are held in all, the customer whose newest row is oldest is
-//! forgotten whole (the least recently active customers go first, and the horizon they raise is
-//! old).
+//! Memory is bounded: at most `per_customer` transactions and as many alerts per customer; when
+//! more than `capacity` rows are held in all, the customer whose newest row is oldest is forgotten
+//! (the least recently active customers go first), leaving a tombstone; and when there are more
+//! than `capacity` tombstones they are all folded into the tier-wide horizons, which then rise to
+//! the newest of them.
 //!
 //! Rows arrive as the processor hands an epoch to the committer, ahead of the lake by up to one
 //! checkpoint. A replayed transaction (read from the same bus offset) replaces itself; [`HotCustomers::reset`]
@@ -30,8 +32,9 @@ use serde::Serialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-/// Transactions kept per customer: the customer page shows the newest 20 by default.
-pub const PER_CUSTOMER: usize = 32;
+/// Transactions, and alerts, kept per customer: the customer page shows the newest 20 by default
+/// (and its proof needs the row after them).
+pub const PER_CUSTOMER: usize = 24;
 /// Transactions kept in all (about 300 bytes each with their strings and keys).
 pub const CAPACITY: usize = 1_000_000;
 /// Distinct strings shared between rows (merchants, cities, countries, reason lists) before the
@@ -241,6 +244,11 @@ impl<T: Kept> Newest<T> {
         self.rows.first().map(|r| r.at())
     }
 
+    /// The horizon the list leaves when forgotten: its newest row, kept or dropped.
+    fn forgotten(&self) -> Option<i64> {
+        self.newest().max(self.evicted_newest)
+    }
+
     /// Takes in `row`, replacing the same row; returns whether the count of rows grew.
     fn insert(&mut self, row: T, per_customer: usize) -> bool {
         let row = Arc::new(row);
@@ -291,6 +299,8 @@ pub struct HotCustomers {
     by_newest: BTreeSet<(i64, Arc<str>)>,
     /// Rows held in all.
     rows: usize,
+    /// Forgotten customers' horizons: transactions, alerts.
+    tombstones: HashMap<Arc<str>, [Option<i64>; 2]>,
     transactions: Horizon,
     alerts: Horizon,
     generation: u64,
@@ -310,6 +320,7 @@ impl HotCustomers {
             customers: HashMap::new(),
             by_newest: BTreeSet::new(),
             rows: 0,
+            tombstones: HashMap::new(),
             transactions: Horizon::default(),
             alerts: Horizon::default(),
             generation: 0,
@@ -359,7 +370,14 @@ impl HotCustomers {
             Some((key, _)) => key.clone(),
             None => Arc::from(user_id),
         };
-        let customer = self.customers.entry(key.clone()).or_default();
+        let tombstones = &mut self.tombstones;
+        let customer = self.customers.entry(key.clone()).or_insert_with(|| {
+            let [transactions, alerts] = tombstones.remove(user_id).unwrap_or_default();
+            Customer {
+                transactions: Newest { rows: Vec::new(), evicted_newest: transactions },
+                alerts: Newest { rows: Vec::new(), evicted_newest: alerts },
+            }
+        });
         let before = customer.newest();
         if insert(customer, self.per_customer) {
             self.rows += 1;
@@ -377,11 +395,12 @@ impl HotCustomers {
             let Some((_, key)) = self.by_newest.pop_first() else { break };
             let Some(gone) = self.customers.remove(&key) else { continue };
             self.rows -= gone.transactions.rows.len() + gone.alerts.rows.len();
-            if let Some(newest) = gone.transactions.newest().max(gone.transactions.evicted_newest) {
-                self.transactions.evicted(newest);
-            }
-            if let Some(newest) = gone.alerts.newest().max(gone.alerts.evicted_newest) {
-                self.alerts.evicted(newest);
+            self.tombstones.insert(key, [gone.transactions.forgotten(), gone.alerts.forgotten()]);
+        }
+        if self.tombstones.len() > self.capacity {
+            for (_, [transactions, alerts]) in self.tombstones.drain() {
+                transactions.into_iter().for_each(|at| self.transactions.evicted(at));
+                alerts.into_iter().for_each(|at| self.alerts.evicted(at));
             }
         }
     }
@@ -391,8 +410,15 @@ impl HotCustomers {
     pub fn newest(&self, user_id: &str, limit: usize) -> Option<Vec<Arc<CustomerTx>>> {
         match self.customers.get(user_id) {
             Some(customer) => customer.transactions.page(self.transactions.get(), limit),
-            None => Newest::default().page(self.transactions.get(), limit),
+            None => self.forgotten(user_id, 0).page(self.transactions.get(), limit),
         }
+    }
+
+    /// No rows, and the horizon the customer's tombstone holds for `list` (0: transactions, 1:
+    /// alerts), if any.
+    fn forgotten<T>(&self, user_id: &str, list: usize) -> Newest<T> {
+        let evicted_newest = self.tombstones.get(user_id).and_then(|t| t[list]);
+        Newest { rows: Vec::new(), evicted_newest }
     }
 
     /// The customer's newest `limit` alerts, newest first, or `None` when this cannot prove they
@@ -400,7 +426,7 @@ impl HotCustomers {
     pub fn newest_alerts(&self, user_id: &str, limit: usize) -> Option<Vec<Arc<CustomerAlert>>> {
         match self.customers.get(user_id) {
             Some(customer) => customer.alerts.page(self.alerts.get(), limit),
-            None => Newest::default().page(self.alerts.get(), limit),
+            None => self.forgotten(user_id, 1).page(self.alerts.get(), limit),
         }
     }
 }
@@ -534,9 +560,18 @@ mod tests {
         hot.insert("new", tx("c", 6));
         hot.insert("late", tx("d", 4));
         assert_eq!(hot.len(), 3);
-        assert_eq!(ids(hot.newest("old", 1)), None, "forgotten: the horizon is its newest row");
-        assert_eq!(ids(hot.newest("new", 1)), strings(&["c"]));
-        assert_eq!(ids(hot.newest("new", 2)), None, "the lake may hold older rows, at or before the horizon");
+        assert_eq!(ids(hot.newest("old", 1)), None, "forgotten: its horizon is its newest row");
+        assert_eq!(ids(hot.newest("new", 5)), strings(&["c", "b"]), "others keep their horizons");
+        hot.insert("old", tx("e", 7));
+        assert_eq!(ids(hot.newest("old", 1)), None, "back, with the horizon of its tombstone");
+        assert_eq!(ids(hot.newest("new", 1)), strings(&["c"]), "new has b and c, newer than old's horizon");
+        // Past `capacity` tombstones, they fold into the tier-wide horizon.
+        let mut hot = HotCustomers::new(10, 1);
+        hot.set_lake_newest(0, None, None);
+        for (user, secs) in [("a", 1), ("b", 2), ("c", 3)] {
+            hot.insert(user, tx(user, secs));
+        }
+        assert_eq!(ids(hot.newest("c", 1)), None, "a and b folded: the lake may hold c's rows at 2 or before");
     }
 
     #[test]
