@@ -45,6 +45,7 @@ const MAX_SHARED_STRINGS: usize = 100_000;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CustomerTx {
     pub transaction_id: Box<str>,
+    #[serde(serialize_with = "as_the_lake_prints")]
     pub timestamp: Timestamp,
     pub amount: f64,
     pub merchant: Arc<str>,
@@ -70,29 +71,18 @@ pub struct CustomerTx {
     pub source: (u32, u64),
 }
 
-/// The column names of [`CustomerTx`], in its order.
-pub const COLUMNS: [&str; 20] = [
-    "transaction_id",
-    "timestamp",
-    "amount",
-    "merchant",
-    "payment_method",
-    "city",
-    "country",
-    "device_id",
-    "customer_tx_count",
-    "customer_avg_amount",
-    "customer_std_amount",
-    "amount_zscore",
-    "is_new_device",
-    "distance_km",
-    "speed_kmh",
-    "velocity_30m",
-    "risk_score",
-    "risk_level",
-    "reasons",
-    "is_alert",
-];
+/// A time as the lake's JSON writer (Arrow's) prints a UTC microsecond timestamp: RFC 3339 with
+/// as many fraction digits as needed (0, 3 or 6), so that rows from memory print as rows from the
+/// lake do.
+pub fn lake_time(at: Timestamp) -> String {
+    chrono::DateTime::from_timestamp_micros(at.micros())
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|| at.to_string())
+}
+
+fn as_the_lake_prints<S: serde::Serializer>(at: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&lake_time(*at))
+}
 
 /// Strings many rows repeat, held once.
 #[derive(Debug, Default)]
@@ -147,6 +137,7 @@ pub struct CustomerAlert {
     pub alert_id: Box<str>,
     pub transaction_id: Box<str>,
     pub user_id: Arc<str>,
+    #[serde(serialize_with = "as_the_lake_prints")]
     pub timestamp: Timestamp,
     pub amount: f64,
     pub merchant: Arc<str>,

@@ -8,7 +8,7 @@ use crate::model::Timestamp;
 use crate::serve::AppState;
 use crate::serve::error::ApiError;
 use crate::serve::hot::AlertFilter;
-use crate::serve::hot_customers::{ALERT_COLUMNS, COLUMNS as CUSTOMER_COLUMNS};
+use crate::serve::hot_customers::{ALERT_COLUMNS, CustomerAlert, CustomerTx, lake_time};
 use crate::serve::hot_gold::{BREAKDOWN_TABLE, Dimension, KpiTable};
 use crate::stream::outputs::AlertRow;
 use crate::telemetry::metrics::{ALERT_READS, CUSTOMER_READS, WINDOW_READS};
@@ -328,13 +328,6 @@ fn memory_json<T: Serialize>(columns: &[&str], rows: &[Arc<T>]) -> Result<Vec<se
         .collect()
 }
 
-/// A time as Arrow's JSON writer prints a UTC microsecond timestamp.
-fn lake_time(at: Timestamp) -> String {
-    chrono::DateTime::from_timestamp_micros(at.micros())
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-        .unwrap_or_else(|| at.to_string())
-}
-
 /// Rows from memory holding `table`'s `columns` (and maybe others, left out), named as it names
 /// them, as a lake query selecting those columns renders them.
 fn columns_json<T: Serialize>(
@@ -407,45 +400,66 @@ pub async fn customer(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
     q: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<CustomerPage>, ApiError> {
     let mut q = query(q)?;
     q.limit = q.limit.or(Some(CUSTOMER_LIMIT.min(state.config.max_page_size)));
     let c = check(&state, &q)?;
     let limit = c.limit;
-    let filter = AlertFilter { user_id: Some(user_id.clone()), ..Default::default() };
     // Each part from memory when it can be, the rest from the lake.
     let transactions = state.live.customer_transactions(&user_id, limit);
     read_from(CUSTOMER_READS, if transactions.is_some() { "memory" } else { "lake" });
-    let transactions = transactions.map(|rows| memory_json(&CUSTOMER_COLUMNS, &rows)).transpose()?;
     let alerts = state.live.customer_alerts(&user_id, limit);
-    let alerts = alerts.map(|rows| memory_json(&ALERT_COLUMNS, &rows)).transpose()?;
     let (transactions, alerts) = match (transactions, alerts) {
-        (Some(transactions), Some(alerts)) => (transactions, alerts),
+        (Some(transactions), Some(alerts)) => (Rows::Memory(transactions), Rows::Memory(alerts)),
         (transactions, alerts) => {
             let timeout = state.config.request_timeout;
+            let filter = AlertFilter { user_id: Some(user_id.clone()), ..Default::default() };
             let id = user_id.clone();
-            let run = move |lake: &super::LakeReader| {
+            let run = move |lake: &LakeReader| {
                 let transactions = match transactions {
-                    Some(rows) => rows,
-                    None => lake.query(CUSTOMER_SQL, vec![text(Some(&id))], 0, limit, timeout)?.0,
+                    Some(rows) => Rows::Memory(rows),
+                    None => Rows::Lake(lake.query(CUSTOMER_SQL, vec![text(Some(&id))], 0, limit, timeout)?.0),
                 };
                 let alerts = match alerts {
-                    Some(rows) => rows,
-                    None => lake.query(ALERTS_SQL, alert_params(&filter), 0, limit, timeout)?.0,
+                    Some(rows) => Rows::Memory(rows),
+                    None => Rows::Lake(lake.query(ALERTS_SQL, alert_params(&filter), 0, limit, timeout)?.0),
                 };
                 Ok((transactions, alerts))
             };
             state.reader.run(run).await?
         }
     };
-    let baseline = transactions.first().map(|t| {
-        serde_json::json!({
-            "tx_count": t["customer_tx_count"], "avg_amount": t["customer_avg_amount"], "std_amount": t["customer_std_amount"],
-        })
-    });
-    Ok(Json(serde_json::json!({
-        "user_id": user_id, "baseline": baseline, "transactions": transactions, "alerts": alerts,
-    })))
+    let baseline = match &transactions {
+        Rows::Memory(rows) => rows.first().map(|t| {
+            serde_json::json!({
+                "tx_count": t.customer_tx_count, "avg_amount": t.customer_avg_amount, "std_amount": t.customer_std_amount,
+            })
+        }),
+        Rows::Lake(rows) => rows.first().map(|t| {
+            serde_json::json!({
+                "tx_count": t["customer_tx_count"], "avg_amount": t["customer_avg_amount"], "std_amount": t["customer_std_amount"],
+            })
+        }),
+    };
+    Ok(Json(CustomerPage { user_id, baseline, transactions, alerts }))
+}
+
+/// A customer's page: the newest transactions, the baseline of the newest, the newest alerts.
+#[derive(Serialize)]
+pub struct CustomerPage {
+    user_id: String,
+    baseline: Option<serde_json::Value>,
+    transactions: Rows<CustomerTx>,
+    alerts: Rows<CustomerAlert>,
+}
+
+/// Rows from memory, which print as the lake query's rows do (the columns it selects, times as
+/// its JSON writer prints them), or from the lake.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Rows<T> {
+    Memory(Vec<Arc<T>>),
+    Lake(Vec<serde_json::Value>),
 }
 
 /// Closed clickstream sessions, newest first.
