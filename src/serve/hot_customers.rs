@@ -150,23 +150,6 @@ pub struct CustomerAlert {
     pub model_version: Option<Arc<str>>,
 }
 
-/// The column names of [`CustomerAlert`], in its order.
-pub const ALERT_COLUMNS: [&str; 13] = [
-    "alert_id",
-    "transaction_id",
-    "user_id",
-    "timestamp",
-    "amount",
-    "merchant",
-    "country",
-    "payment_method",
-    "risk_score",
-    "risk_level",
-    "reasons",
-    "rules_version",
-    "model_version",
-];
-
 /// One alert as the tier keeps it.
 pub fn customer_alert(alert: &AlertRow, shared: &mut Shared) -> CustomerAlert {
     CustomerAlert {

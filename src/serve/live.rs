@@ -440,17 +440,16 @@ impl Live {
             let transactions = outputs.silver_transactions.iter().map(|row| customer_tx(row, &mut shared)).collect();
             (transactions, outputs.alerts.iter().map(|alert| customer_alert(alert, &mut shared)).collect())
         };
-        let mut transactions = transactions.into_iter().peekable();
-        while transactions.peek().is_some() {
+        self.in_slices(transactions, |customers, (user_id, tx)| customers.insert(&user_id, tx));
+        self.in_slices(alerts, HotCustomers::insert_alert);
+    }
+
+    /// Takes `rows` into [`HotCustomers`], [`CUSTOMER_ROWS_PER_LOCK`] per write lock.
+    fn in_slices<T>(&self, rows: Vec<T>, mut take: impl FnMut(&mut HotCustomers, T)) {
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
             let mut customers = self.customers_mut();
-            for (user_id, tx) in transactions.by_ref().take(CUSTOMER_ROWS_PER_LOCK) {
-                customers.insert(&user_id, tx);
-            }
-        }
-        let mut alerts = alerts.into_iter().peekable();
-        while alerts.peek().is_some() {
-            let mut customers = self.customers_mut();
-            alerts.by_ref().take(CUSTOMER_ROWS_PER_LOCK).for_each(|alert| customers.insert_alert(alert));
+            rows.by_ref().take(CUSTOMER_ROWS_PER_LOCK).for_each(|row| take(&mut customers, row));
         }
     }
 

@@ -27,8 +27,11 @@ fn reads(http: &Http, url: &str, what: &str, source: &str) -> u64 {
     scrape.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |v| v.trim().parse().unwrap())
 }
 
-fn alert_reads(http: &Http, url: &str, source: &str) -> u64 {
-    reads(http, url, "alert", source)
+/// Runs `check` and asserts that it made `what` reads answered from `source` (memory or lake).
+fn answered_from(http: &Http, url: &str, what: &str, source: &str, check: impl FnOnce()) {
+    let before = reads(http, url, what, source);
+    check();
+    assert!(reads(http, url, what, source) > before, "{what} reads were answered from {source}");
 }
 
 const KPI_COLUMNS: &str = "window_start, window_end, tx_count, revenue, avg_amount, alert_count, alert_rate, \
@@ -176,9 +179,7 @@ fn alert_pages_from_memory_and_from_the_lake_equal_sql_and_breakdowns_reconcile(
     let alerts = sql(&http, url, &format!("SELECT {COLUMNS} FROM fraud_alerts ORDER BY \"timestamp\" DESC, alert_id"));
     assert!(alerts.len() >= 20, "enough alerts to page through: {}", alerts.len());
     let pages = pages(&alerts);
-    let before = alert_reads(&http, url, "memory");
-    check_pages(&http, url, &pages);
-    assert!(alert_reads(&http, url, "memory") > before, "the newest alerts were answered from memory");
+    answered_from(&http, url, "alert", "memory", || check_pages(&http, url, &pages));
     let id = alerts[4]["alert_id"].as_str().unwrap();
     let detail = http.get(&format!("{url}/api/v1/alerts/{id}")).json();
     assert_eq!(detail["transaction_id"], alerts[4]["transaction_id"], "{detail}");
@@ -186,19 +187,17 @@ fn alert_pages_from_memory_and_from_the_lake_equal_sql_and_breakdowns_reconcile(
     // The same for KPI pages and breakdowns from the closed windows in memory; windows keep
     // closing as the watermark passes them (an idle log), so compare once the lake has them.
     let kpi_pages = kpi_pages(&http, url);
-    let before = reads(&http, url, "window", "memory");
-    eventually(60, "KPI pages and breakdowns from memory equal to SQL", || {
-        let same = kpi_pages.iter().all(|(path, query)| {
-            http.get(&format!("{url}{path}")).json()["items"] == Value::Array(sql(&http, url, query))
+    answered_from(&http, url, "window", "memory", || {
+        eventually(60, "KPI pages and breakdowns from memory equal to SQL", || {
+            let same = kpi_pages.iter().all(|(path, query)| {
+                http.get(&format!("{url}{path}")).json()["items"] == Value::Array(sql(&http, url, query))
+            });
+            same.then_some(())
         });
-        same.then_some(())
+        check_pages(&http, url, &kpi_pages);
+        check_breakdowns(&http, url);
     });
-    check_pages(&http, url, &kpi_pages);
-    check_breakdowns(&http, url);
-    assert!(reads(&http, url, "window", "memory") > before, "the windows were answered from memory");
-    let before = reads(&http, url, "customer", "memory");
-    check_customers(&http, url);
-    assert!(reads(&http, url, "customer", "memory") > before, "customers were answered from memory");
+    answered_from(&http, url, "customer", "memory", || check_customers(&http, url));
     let (code, output) = server.stop();
     assert_eq!(code, Some(0), "{output}");
 
@@ -206,16 +205,12 @@ fn alert_pages_from_memory_and_from_the_lake_equal_sql_and_breakdowns_reconcile(
     // come from the lake, and are the same.
     let server = run();
     let url = &server.url;
-    let before = alert_reads(&http, url, "lake");
-    check_pages(&http, url, &pages);
-    assert!(alert_reads(&http, url, "lake") > before, "pages older than memory were read from the lake");
-    let before = reads(&http, url, "window", "lake");
-    check_pages(&http, url, &kpi_pages);
-    check_breakdowns(&http, url);
-    assert!(reads(&http, url, "window", "lake") > before, "windows older than memory were read from the lake");
-    let before = reads(&http, url, "customer", "lake");
-    check_customers(&http, url);
-    assert!(reads(&http, url, "customer", "lake") > before, "customers older than memory were read from the lake");
+    answered_from(&http, url, "alert", "lake", || check_pages(&http, url, &pages));
+    answered_from(&http, url, "window", "lake", || {
+        check_pages(&http, url, &kpi_pages);
+        check_breakdowns(&http, url);
+    });
+    answered_from(&http, url, "customer", "lake", || check_customers(&http, url));
     server.stop();
 
     // Breakdowns come from the closed 10-minute windows: with every window flushed, each

@@ -8,7 +8,7 @@ use crate::model::Timestamp;
 use crate::serve::AppState;
 use crate::serve::error::ApiError;
 use crate::serve::hot::AlertFilter;
-use crate::serve::hot_customers::{ALERT_COLUMNS, CustomerAlert, CustomerTx, lake_time};
+use crate::serve::hot_customers::{CustomerAlert, CustomerTx, Shared, customer_alert};
 use crate::serve::hot_gold::{BREAKDOWN_TABLE, Dimension, KpiTable};
 use crate::stream::outputs::AlertRow;
 use crate::telemetry::metrics::{ALERT_READS, CUSTOMER_READS, WINDOW_READS};
@@ -298,34 +298,14 @@ fn alert_params(f: &AlertFilter) -> Vec<ScalarValue> {
     vec![text(&f.risk_level), micros(f.from), micros(f.to), text(&f.merchant), text(&f.user_id)]
 }
 
-/// Alerts from memory as the lake query renders them: without the partition column.
+/// Alerts from memory as the lake query renders them: the alert list's columns
+/// ([`CustomerAlert`]'s), times as the lake prints them.
 fn alerts_json(rows: &[Arc<AlertRow>]) -> Result<Vec<serde_json::Value>, ApiError> {
-    memory_json(&ALERT_COLUMNS, rows)
-}
-
-/// Rows from memory as a lake query selecting `columns` renders them ([`super::rows_json`]),
-/// without going through Arrow: the same keys and values, and times as Arrow's JSON writer prints
-/// them (RFC 3339 in UTC with as many fraction digits as needed: 0, 3 or 6). Rows whose fields
-/// are all of JSON's kinds only: text, numbers, booleans, times and nulls.
-fn memory_json<T: Serialize>(columns: &[&str], rows: &[Arc<T>]) -> Result<Vec<serde_json::Value>, ApiError> {
-    const TIMES: [&str; 1] = ["timestamp"];
-    let internal = |e: &dyn std::fmt::Display| ApiError::internal(format!("rendering rows from memory: {e}"));
+    let mut shared = Shared::default();
     rows.iter()
-        .map(|row| {
-            let serde_json::Value::Object(mut map) = serde_json::to_value(&**row).map_err(|e| internal(&e))? else {
-                return Err(internal(&"a row is not an object"));
-            };
-            map.retain(|key, _| columns.contains(&key.as_str()));
-            for key in TIMES {
-                if let Some(value) = map.get_mut(key)
-                    && let Some(at) = value.as_str().and_then(Timestamp::parse)
-                {
-                    *value = serde_json::Value::String(lake_time(at));
-                }
-            }
-            Ok(serde_json::Value::Object(map))
-        })
-        .collect()
+        .map(|alert| serde_json::to_value(customer_alert(alert, &mut shared)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::internal(format!("rendering alerts from memory: {e}")))
 }
 
 /// Rows from memory holding `table`'s `columns` (and maybe others, left out), named as it names
@@ -429,18 +409,15 @@ pub async fn customer(
             state.reader.run(run).await?
         }
     };
-    let baseline = match &transactions {
-        Rows::Memory(rows) => rows.first().map(|t| {
-            serde_json::json!({
-                "tx_count": t.customer_tx_count, "avg_amount": t.customer_avg_amount, "std_amount": t.customer_std_amount,
-            })
-        }),
-        Rows::Lake(rows) => rows.first().map(|t| {
-            serde_json::json!({
-                "tx_count": t["customer_tx_count"], "avg_amount": t["customer_avg_amount"], "std_amount": t["customer_std_amount"],
-            })
-        }),
+    let newest = match &transactions {
+        Rows::Memory(rows) => rows.first().and_then(|t| serde_json::to_value(&**t).ok()),
+        Rows::Lake(rows) => rows.first().cloned(),
     };
+    let baseline = newest.map(|t| {
+        serde_json::json!({
+            "tx_count": t["customer_tx_count"], "avg_amount": t["customer_avg_amount"], "std_amount": t["customer_std_amount"],
+        })
+    });
     Ok(Json(CustomerPage { user_id, baseline, transactions, alerts }))
 }
 
@@ -513,7 +490,7 @@ mod tests {
         let batch = RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![Arc::new(column)]).unwrap();
         let lake = crate::serve::api::rows_json(&[batch]).unwrap();
         for (row, at) in lake.iter().zip(micros) {
-            assert_eq!(row["timestamp"], lake_time(Timestamp::from_micros(at)), "{at}");
+            assert_eq!(row["timestamp"], crate::serve::hot_customers::lake_time(Timestamp::from_micros(at)), "{at}");
         }
     }
 }
