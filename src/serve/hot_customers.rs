@@ -22,8 +22,9 @@
 //! the newest of them.
 //!
 //! Rows arrive as the processor hands an epoch to the committer, ahead of the lake by up to one
-//! checkpoint. A replayed transaction (read from the same bus offset) replaces itself; [`HotCustomers::reset`]
-//! empties the tier before each processor start, as [`super::hot_gold`] does. Pure logic: no I/O.
+//! checkpoint. A replayed transaction (read from the same bus offset) or alert (same id) replaces
+//! itself; [`HotCustomers::reset`] empties the tier before each processor start, as
+//! [`super::hot_gold`] does. Pure logic: no I/O.
 
 use super::hot::{Horizon, page};
 use crate::model::{Timestamp, Vocabulary};
@@ -35,7 +36,8 @@ use std::sync::Arc;
 /// Transactions, and alerts, kept per customer: the customer page shows the newest 20 by default
 /// (and its proof needs the row after them).
 pub const PER_CUSTOMER: usize = 24;
-/// Transactions kept in all (about 300 bytes each with their strings and keys).
+/// Rows (transactions and alerts) kept in all, about 300 bytes each with their strings and keys
+/// (an estimate, not measured).
 pub const CAPACITY: usize = 1_000_000;
 /// Distinct strings shared between rows (merchants, cities, countries, reason lists) before the
 /// table is started afresh, so that unusual input cannot grow it without bound.
