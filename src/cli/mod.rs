@@ -6,6 +6,7 @@ mod bench;
 mod config;
 mod generate;
 mod ingest;
+mod lag;
 mod lake;
 mod log;
 mod process;

@@ -177,8 +177,11 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
     let interactive = std::io::stderr().is_terminal() && !args.json;
     let mut status_line = StatusLine::new(Duration::from_secs(5));
     let since = processor.counters().clone();
+    let meter = interactive.then(|| super::lag::LagMeter::start(&ctx.log_dir()));
     let on_status = Box::new(move |s: &Status| {
-        if interactive && let Some(line) = status_line.line(s, None) {
+        if let Some(meter) = &meter
+            && let Some(line) = status_line.line(s, meter.lag(s))
+        {
             eprintln!("{line}");
         }
     });

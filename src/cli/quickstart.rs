@@ -12,7 +12,7 @@ use crate::generate::{BusSink, Generator, GeneratorState, RunOptions as Generate
 use crate::stream::runtime::{RunOptions, Status};
 use anyhow::Context as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
@@ -55,7 +55,6 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
         Some(c) => Generator::resume(params, world, c),
         None => Generator::new(params, world),
     };
-    let generated = Arc::new(AtomicU64::new(0));
     let options = GenerateOptions {
         transactions: None,
         duration: args.duration,
@@ -65,12 +64,9 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
         stop: Some(stop.clone()),
     };
     let producer = log.producer();
-    let counter = generated.clone();
     let generator_thread = std::thread::Builder::new().name("generator".into()).spawn(move || {
         let mut sink = BusSink::new(producer);
-        crate::generate::run(&mut generator, &mut sink, &options, Some(&state_path), &mut |acked| {
-            counter.fetch_add(acked.events(), Ordering::Relaxed);
-        })
+        crate::generate::run(&mut generator, &mut sink, &options, Some(&state_path), &mut |_| {})
     })?;
     if let Some(d) = args.duration {
         let stop = stop.clone();
@@ -83,7 +79,6 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
     let processor = open_processor_on(ctx, &log)?;
     let service = if args.no_serve { None } else { Some(Service::start(ctx, &args.server, Some(&log), true)?) };
     let since = processor.counters().clone();
-    let already = since.transactions + since.clicks + since.dead_letters;
     let lake = ctx.data_dir.join("lake");
     println!(
         "streamify quickstart: live shop traffic -> {} -> processor -> Delta lake in {}",
@@ -96,14 +91,13 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
     println!("Ctrl-C stops cleanly. Meanwhile, in another terminal: streamify sql \"select * from kpi_1m\"");
     let mut status_line = StatusLine::new(Duration::from_secs(3));
     let mut report = service.as_ref().map(|s| s.reporter());
+    let meter = super::lag::LagMeter::start(&ctx.log_dir());
     let on_status = Box::new(move |s: &Status| {
-        let c = &s.counters;
-        let lag =
-            (already + generated.load(Ordering::Relaxed)).saturating_sub(c.transactions + c.clicks + c.dead_letters);
+        let lag = meter.lag(s);
         if let Some(report) = report.as_mut() {
-            report(s, Some(lag));
+            report(s, lag);
         }
-        if let Some(line) = status_line.line(s, Some(lag)) {
+        if let Some(line) = status_line.line(s, lag) {
             println!("{line}");
         }
     });

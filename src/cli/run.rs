@@ -5,6 +5,7 @@
 //! that may pass (a full disk, an unavailable bus) is reopened from its checkpoint after a wait
 //! (1 s, doubling up to 60 s) while the server goes on serving and accepting what the log takes.
 
+use super::lag::LagMeter;
 use super::process::{StatusLine, Summary, open_processor_on, rules_reloader, stop_on_signals};
 use super::serve::{ServerArgs, Service};
 use crate::stream::runtime::{RunOptions, Status};
@@ -43,11 +44,13 @@ pub fn run(ctx: &super::Context, args: Args) -> anyhow::Result<()> {
         tracing::info!(data_dir = %ctx.data_dir.display(), epoch = processor.epoch(), "streamify run: processor started");
         let mut status_line = StatusLine::new(Duration::from_secs(30));
         let mut report = service.as_ref().map(|s| s.reporter());
+        let meter = LagMeter::start(&ctx.log_dir());
         let on_status = Box::new(move |s: &Status| {
+            let lag = meter.lag(s);
             if let Some(report) = report.as_mut() {
-                report(s, None);
+                report(s, lag);
             }
-            if let Some(line) = status_line.line(s, None) {
+            if let Some(line) = status_line.line(s, lag) {
                 tracing::info!("{line}");
             }
         });

@@ -215,7 +215,8 @@ pub struct Parts {
     pub transaction_partitions: u32,
 }
 
-const TOPICS: [&str; 2] = [topic::TRANSACTIONS, topic::CLICKSTREAM];
+/// The topics the processor reads.
+pub const TOPICS: [&str; 2] = [topic::TRANSACTIONS, topic::CLICKSTREAM];
 /// The smallest poll, and every poll of a live run (see [`StreamConfig::poll_records`]): 16
 /// records take about 50 µs to process. Polls of 64 gave a p99 latency about three times as
 /// high at 50k events/s (`streamify bench --only latency`).
@@ -634,6 +635,7 @@ impl Processor {
             open_windows: self.aggregate.open_windows(),
             open_sessions: self.sessions.open_sessions(),
             latency_us,
+            positions: self.source.positions(),
             stall_us: 0,
         }
     }

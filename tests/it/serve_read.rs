@@ -176,6 +176,14 @@ fn alert_pages_from_memory_and_from_the_lake_equal_sql_and_breakdowns_reconcile(
         let alerts = count(&http, url, "select count(*) as n from fraud_alerts");
         (silver == transactions && raised > 0 && alerts == raised).then_some(())
     });
+    // Caught up: the consumer lag is read from the log, and is 0 (not unknown) on the status page
+    // and in /metrics.
+    eventually(30, "a consumer lag of 0", || {
+        let status = http.get(&format!("{url}/api/v1/status")).json();
+        (status["processor"]["consumer_lag_records"] == 0).then_some(())
+    });
+    let scrape = http.get(&format!("{url}/metrics")).body;
+    assert!(scrape.lines().any(|l| l == "streamify_consumer_lag_records 0"), "{scrape}");
     let alerts = sql(&http, url, &format!("SELECT {COLUMNS} FROM fraud_alerts ORDER BY \"timestamp\" DESC, alert_id"));
     assert!(alerts.len() >= 20, "enough alerts to page through: {}", alerts.len());
     let pages = pages(&alerts);

@@ -141,6 +141,7 @@
 //!   change anything.
 
 mod consumer;
+mod ends;
 #[cfg(test)]
 mod model_test;
 mod offsets;
@@ -155,6 +156,7 @@ mod topic;
 mod verify;
 
 pub use consumer::LogConsumer;
+pub use ends::{EndOffsets, Ends, lag};
 pub use producer::LogProducer;
 pub use retention::RetentionReport;
 pub use stats::{GroupPartitionStats, GroupStats, LogStats, PartitionStats, TopicStats, stats};

@@ -156,12 +156,17 @@ pub(crate) fn scan(path: &Path, base: u64) -> Result<Scan> {
 }
 
 pub(crate) fn scan_file(file: &mut File, path: &Path, base: u64) -> Result<Scan> {
+    scan_on(file, path, base, 0, 0)
+}
+
+/// [`scan_file`] resumed where an earlier scan of the same segment ended: `records` valid frames
+/// in its first `valid_bytes` bytes. Only the bytes after them are read.
+pub(crate) fn scan_on(file: &mut File, path: &Path, base: u64, records: u64, valid_bytes: u64) -> Result<Scan> {
     let file_bytes = file.metadata().map_err(BusError::io(path))?.len();
-    file.seek(SeekFrom::Start(0)).map_err(BusError::io(path))?;
-    let mut buf = vec![0u8; SCAN_CHUNK.min(file_bytes as usize).max(64)];
-    let (mut filled, mut consumed, mut read) = (0usize, 0usize, 0u64);
-    let mut records = 0u64;
-    let mut valid_bytes = 0u64;
+    file.seek(SeekFrom::Start(valid_bytes)).map_err(BusError::io(path))?;
+    let mut buf = vec![0u8; SCAN_CHUNK.min(file_bytes.saturating_sub(valid_bytes) as usize).max(64)];
+    let (mut filled, mut consumed, mut read) = (0usize, 0usize, valid_bytes);
+    let (mut records, mut valid_bytes) = (records, valid_bytes);
     let done = |records, valid_bytes, stopped| Ok(Scan { records, valid_bytes, file_bytes, stopped });
     loop {
         match decode(&buf[consumed..filled], base + records) {

@@ -31,6 +31,9 @@ pub struct Status {
     pub open_sessions: usize,
     /// Microseconds from reading a transaction off the log to its fraud decision.
     pub latency_us: Vec<u64>,
+    /// The offset of the next record to read, per topic and partition: with the log's end
+    /// offsets, the consumer lag.
+    pub positions: crate::stream::source::Offsets,
     /// The longest time since the last status that the processing thread did not read, while
     /// busy (closing windows, handing rows over, checkpointing), in microseconds.
     pub stall_us: u64,
