@@ -56,13 +56,14 @@ impl Service {
         config.port = args.port.unwrap_or(config.port);
         config.bind = args.bind.unwrap_or(config.bind);
         let ingest = log.map(|log| (Box::new(log.producer()) as Box<dyn crate::bus::Producer>, ctx.validator()));
-        let live = Live::default();
+        let live = Live::new(config.memory_customer_rows);
         let state = AppState::new(Parts {
             config,
             live: live.clone(),
             clock: ctx.clock.clone(),
             lake_dir: ctx.data_dir.join("lake"),
             ingest,
+            idempotency_journal: Some(ctx.data_dir.join("serve").join("idempotency.jsonl")),
             with_processor: processor,
         })
         .map_err(|e| anyhow::anyhow!(e))?;

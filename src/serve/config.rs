@@ -34,6 +34,8 @@ pub struct ServeConfig {
     /// How long an ingest request's `Idempotency-Key` is remembered.
     #[serde(with = "crate::config::duration")]
     pub idempotency_ttl: Duration,
+    /// Rows (transactions and alerts) the in-memory customer tier holds; 0 turns it off.
+    pub memory_customer_rows: usize,
     pub auth: AuthConfig,
 }
 

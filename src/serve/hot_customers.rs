@@ -292,7 +292,7 @@ impl HotCustomers {
     pub fn new(per_customer: usize, capacity: usize) -> Self {
         HotCustomers {
             per_customer: per_customer.max(1),
-            capacity: capacity.max(1),
+            capacity,
             customers: HashMap::new(),
             by_newest: BTreeSet::new(),
             rows: 0,
@@ -315,10 +315,16 @@ impl HotCustomers {
     /// since the processor of `generation` started; ignored when a later start has reset the tier
     /// since.
     pub fn set_lake_newest(&mut self, generation: u64, transaction: Option<i64>, alert: Option<i64>) {
-        if generation == self.generation {
+        if generation == self.generation && !self.is_off() {
             self.transactions.set_lake_newest(transaction);
             self.alerts.set_lake_newest(alert);
         }
+    }
+
+    /// Whether the tier was made with no room (`serve.memory_customer_rows = 0`): it takes
+    /// nothing in and proves nothing.
+    pub fn is_off(&self) -> bool {
+        self.capacity == 0
     }
 
     /// Rows held in all.
@@ -342,6 +348,9 @@ impl HotCustomers {
     }
 
     fn insert_with(&mut self, user_id: &str, insert: impl FnOnce(&mut Customer, usize) -> bool) {
+        if self.is_off() {
+            return;
+        }
         let key = match self.customers.get_key_value(user_id) {
             Some((key, _)) => key.clone(),
             None => Arc::from(user_id),
@@ -471,6 +480,17 @@ mod tests {
         hot.set_lake_newest(0, None, None);
         assert_eq!(ids(hot.newest("u", 5)), strings(&["a"]));
         assert_eq!(ids(hot.newest("stranger", 5)), strings(&[]), "an empty lake holds nobody");
+    }
+
+    #[test]
+    fn a_tier_with_no_room_takes_nothing_and_answers_nothing() {
+        let mut hot = HotCustomers::new(4, 0);
+        hot.set_lake_newest(0, None, None);
+        hot.insert("u", tx("a", 10));
+        hot.insert_alert(alert("x", "u", 10));
+        assert!(hot.is_empty());
+        assert_eq!(ids(hot.newest("u", 5)), None, "the lake answers");
+        assert!(hot.newest_alerts("u", 5).is_none());
     }
 
     #[test]

@@ -406,6 +406,12 @@ pub struct Live {
 }
 
 impl Live {
+    /// With room for `customer_rows` rows in the customer tier (0: off).
+    pub fn new(customer_rows: usize) -> Live {
+        let customers = HotCustomers::new(super::hot_customers::PER_CUSTOMER, customer_rows);
+        Live { customers: Arc::new(RwLock::new(customers)), ..Live::default() }
+    }
+
     fn lock(&self) -> MutexGuard<'_, LiveView> {
         self.view.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -427,7 +433,7 @@ impl Live {
         if !outputs.windows.is_empty() {
             self.gold_mut().insert(&outputs.windows);
         }
-        if !outputs.silver_transactions.is_empty() || !outputs.alerts.is_empty() {
+        if (!outputs.silver_transactions.is_empty() || !outputs.alerts.is_empty()) && !self.customers().is_off() {
             self.fold_customers(outputs);
         }
     }
@@ -442,6 +448,7 @@ impl Live {
         };
         self.in_slices(transactions, |customers, (user_id, tx)| customers.insert(&user_id, tx));
         self.in_slices(alerts, HotCustomers::insert_alert);
+        metrics::gauge!(crate::telemetry::metrics::CUSTOMER_ROWS).set(self.customers().len() as f64);
     }
 
     /// Takes `rows` into [`HotCustomers`], [`CUSTOMER_ROWS_PER_LOCK`] per write lock.
@@ -471,6 +478,7 @@ impl Live {
     pub fn reset(&self) -> u64 {
         let generation = self.gold_mut().reset();
         let customers = self.customers_mut().reset();
+        metrics::gauge!(crate::telemetry::metrics::CUSTOMER_ROWS).set(0.0);
         debug_assert_eq!(generation, customers, "both tiers are reset together");
         generation
     }

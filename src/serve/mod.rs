@@ -5,8 +5,8 @@
 //! answered 2xx only once every accepted event is durable on the bus (acknowledged by the log),
 //! and an error says which items were refused and why, so nothing is dropped silently; a retried
 //! request with the same `Idempotency-Key` is not ingested twice (within
-//! `serve.idempotency_ttl`, while the process runs). Every protected route checks the caller's
-//! role ([`auth`]); every error is JSON with a stable code ([`error`]).
+//! `serve.idempotency_ttl`, across restarts; [`api::idempotency`] states the limits). Every
+//! protected route checks the caller's role ([`auth`]); every error is JSON with a stable code ([`error`]).
 //!
 //! The router is built by one function, [`router`], from an [`AppState`]; `server` binds and runs
 //! it with graceful shutdown, over TLS when configured.
@@ -75,6 +75,8 @@ pub struct Parts {
     pub lake_dir: PathBuf,
     /// The bus and the validator of incoming events, for the ingest endpoints.
     pub ingest: Option<(Box<dyn Producer>, Validator)>,
+    /// Where ingest keeps its idempotency keys across restarts; `None`: in memory only.
+    pub idempotency_journal: Option<PathBuf>,
     pub with_processor: bool,
 }
 
@@ -83,8 +85,22 @@ impl AppState {
     pub fn new(parts: Parts) -> Result<AppState, String> {
         let auth = auth::Authenticator::new(&parts.config.auth)?;
         let limiter = limits::Limiter::new(parts.config.rate_limit_per_sec, parts.config.rate_limit_burst);
-        let ttl = parts.config.idempotency_ttl;
-        let ingest = parts.ingest.map(|(producer, validator)| api::ingest::Ingest::new(producer, validator, ttl));
+        let ingest = match parts.ingest {
+            Some((producer, validator)) => {
+                let ttl = parts.config.idempotency_ttl;
+                let seen = match &parts.idempotency_journal {
+                    Some(path) => {
+                        api::idempotency::Seen::open(ttl, path, parts.clock.now().micros()).unwrap_or_else(|error| {
+                            tracing::warn!(%error, "idempotency keys are kept in memory only: a restart forgets them");
+                            api::idempotency::Seen::new(ttl)
+                        })
+                    }
+                    None => api::idempotency::Seen::new(ttl),
+                };
+                Some(api::ingest::Ingest::new(producer, validator, seen))
+            }
+            None => None,
+        };
         Ok(AppState(Arc::new(Inner {
             auth,
             limiter,

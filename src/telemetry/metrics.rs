@@ -63,6 +63,9 @@ pub const WINDOW_READS: &str = "streamify_window_reads_total";
 /// Customer reads (their newest transactions) by where they were answered. Labels: `source`
 /// (memory: the in-memory newest transactions per customer, lake: a silver scan).
 pub const CUSTOMER_READS: &str = "streamify_customer_reads_total";
+/// Rows (transactions and alerts) the in-memory customer tier holds (`serve.memory_customer_rows`
+/// at most).
+pub const CUSTOMER_ROWS: &str = "streamify_customer_rows";
 
 /// Every metric name with its kind, for tests and the Grafana dashboard check.
 pub const ALL: &[(&str, Kind)] = &[
@@ -89,6 +92,7 @@ pub const ALL: &[(&str, Kind)] = &[
     (ALERT_READS, Kind::Counter),
     (WINDOW_READS, Kind::Counter),
     (CUSTOMER_READS, Kind::Counter),
+    (CUSTOMER_ROWS, Kind::Gauge),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +144,7 @@ fn describe() {
         Unit::Count,
         "Customer reads, by where their transactions were answered (memory or lake)."
     );
+    describe_gauge!(CUSTOMER_ROWS, Unit::Count, "Rows held by the in-memory customer tier.");
 }
 
 /// Installs the process-wide Prometheus recorder (once) and returns the handle that renders it.

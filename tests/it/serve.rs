@@ -288,3 +288,29 @@ fn a_server_without_credentials_refuses_a_network_address() {
     assert_ne!(out.code, Some(0));
     assert!(out.stderr.contains("refusing to listen on 0.0.0.0"), "{}", out.stderr);
 }
+
+#[test]
+fn an_idempotency_key_outlives_a_restart_of_the_server() {
+    let sandbox = Sandbox::new();
+    let http = Http::new();
+    let send = |url: &str| {
+        let request = http
+            .client()
+            .post(format!("{url}/api/v1/transactions"))
+            .header("Idempotency-Key", "restart-key")
+            .body(critical_transaction("it-restart-1"));
+        http.send(request).json()
+    };
+    let server = Running::start(&sandbox, &["serve", "--port", "0"]);
+    let first = send(&server.url);
+    assert_eq!((first["accepted"].as_u64(), first["duplicate"].as_bool()), (Some(1), Some(false)), "{first}");
+    let (code, output) = server.stop();
+    assert_eq!(code, Some(0), "{output}");
+
+    let server = Running::start(&sandbox, &["serve", "--port", "0"]);
+    let again = send(&server.url);
+    assert_eq!((again["accepted"].as_u64(), again["duplicate"].as_bool()), (Some(1), Some(true)), "{again}");
+    server.stop();
+    let stats = sandbox.run(&["log", "stats", "--json"]).success().json();
+    assert_eq!(stats["topics"]["transactions"]["records"], 1, "sent once: {stats}");
+}

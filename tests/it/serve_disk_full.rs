@@ -71,6 +71,9 @@ fn a_full_log_disk_answers_503_with_retry_after_and_loses_nothing_acknowledged()
     assert!(error["message"].as_str().unwrap().contains("retry later"), "{error}");
     assert_eq!(http.post(&url, "application/x-ndjson", batch(sent)).status, 503, "still full: refused again");
     assert_eq!(http.get(&format!("{base}/healthz")).status, 200, "the server stays up");
+    let ready = http.get(&format!("{base}/readyz"));
+    assert_eq!(ready.status, 503, "not ready while the log refuses writes: {}", ready.body);
+    assert!(ready.json()["checks"]["bus"].as_str().unwrap().contains("refused"), "{}", ready.body);
 
     // The operator adds space; the retry of the refused batch is taken, and the processor, reopened
     // from its checkpoint, lands every acknowledged transaction once.
@@ -94,6 +97,10 @@ fn a_full_log_disk_answers_503_with_retry_after_and_loses_nothing_acknowledged()
         (row["n"].as_u64() >= Some(accepted)).then_some(row)
     });
     assert_eq!((landed["n"].as_u64(), landed["ids"].as_u64()), (Some(accepted), Some(accepted)), "{landed}");
+    eventually(60, "ready again", || {
+        let ready = http.get(&format!("{base}/readyz"));
+        (ready.status == 200).then_some(())
+    });
     let (code, output) = server.stop();
     assert_eq!(code, Some(0), "a clean stop:\n{output}");
 }

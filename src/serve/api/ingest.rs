@@ -11,11 +11,12 @@
 //! requests that shared its flush), so a retry sends each event once.
 //!
 //! `Idempotency-Key` (any string up to 200 bytes): the first request with a key is processed and
-//! its answer remembered for `serve.idempotency_ttl`; a repeat gets the same answer with
-//! `duplicate: true` and sends nothing; a repeat while the first is still running gets 409.
-//! Keys live in memory: a restart forgets them.
+//! its answer remembered for `serve.idempotency_ttl`, across restarts; a repeat gets the same
+//! answer with `duplicate: true` and sends nothing; a repeat while the first is still running
+//! gets 409 ([`super::idempotency`] has the details and limits).
 
 use super::blocking;
+use super::idempotency::Seen;
 use crate::bus::Producer;
 use crate::model::{DeadLetter, EventKind, Validator, decode_json, topic};
 use crate::serve::AppState;
@@ -26,15 +27,11 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 /// Longest accepted `Idempotency-Key`.
 const MAX_KEY_BYTES: usize = 200;
-/// Keys remembered at most; the oldest go first past it.
-const MAX_KEYS: usize = 100_000;
 /// Raw bytes kept in a dead letter.
 const MAX_RAW_BYTES: usize = 64 * 1024;
 
@@ -54,12 +51,20 @@ struct Sending {
 }
 
 impl Ingest {
-    pub fn new(producer: Box<dyn Producer>, validator: Validator, idempotency_ttl: Duration) -> Self {
+    pub fn new(producer: Box<dyn Producer>, validator: Validator, seen: Seen) -> Self {
         Ingest {
             sending: Mutex::new(Sending { producer, sent: 0 }),
             flushed: Mutex::new(Flushed::default()),
             validator,
-            seen: Mutex::new(Seen::new(idempotency_ttl)),
+            seen: Mutex::new(seen),
+        }
+    }
+
+    /// Whether the bus took the last flush; otherwise why not (for `/readyz`).
+    pub fn health(&self) -> Result<(), String> {
+        match &self.flushed.lock().unwrap_or_else(|p| p.into_inner()).refused {
+            Some(why) => Err(format!("the log refused the last write: {why}")),
+            None => Ok(()),
         }
     }
 
@@ -85,7 +90,9 @@ impl Ingest {
         let mut sending = self.sending.lock().unwrap_or_else(|p| p.into_inner());
         let (after, through) = (flushed.through, sending.sent);
         flushed.through = through;
-        sending.producer.flush().map_err(|error| {
+        let result = sending.producer.flush();
+        flushed.refused = result.as_ref().err().map(ToString::to_string);
+        result.map_err(|error| {
             sending.producer.discard();
             let error = ApiError::from(error);
             // The other requests of this flush learn it when they get here.
@@ -104,6 +111,8 @@ impl Ingest {
 struct Flushed {
     through: u64,
     failed: Vec<Failed>,
+    /// Why the last flush failed, until one succeeds.
+    refused: Option<String>,
 }
 
 /// A failed flush of request generations `after + 1 ..= through`, until each has been told.
@@ -120,7 +129,7 @@ impl Failed {
     }
 }
 
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IngestResponse {
     pub accepted: u64,
     pub rejected: u64,
@@ -130,75 +139,13 @@ pub struct IngestResponse {
     pub duplicate: bool,
 }
 
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ItemError {
     /// 0-based position of the item in the array or among the NDJSON lines.
     pub index: usize,
     /// A stable reason code, e.g. `missing_field`, `invalid_json`, `future_timestamp`.
     pub reason: String,
     pub message: String,
-}
-
-enum Entry {
-    Running,
-    Done(StatusCode, IngestResponse),
-}
-
-/// Idempotency keys seen recently.
-pub struct Seen {
-    ttl: Duration,
-    entries: HashMap<String, (Instant, Entry)>,
-    order: VecDeque<(Instant, String)>,
-}
-
-impl Seen {
-    pub fn new(ttl: Duration) -> Self {
-        Seen { ttl, entries: HashMap::new(), order: VecDeque::new() }
-    }
-
-    fn expire(&mut self, now: Instant) {
-        while let Some((at, key)) = self.order.front() {
-            if now.duration_since(*at) < self.ttl && self.order.len() <= MAX_KEYS {
-                break;
-            }
-            if self.entries.get(key).is_some_and(|(t, _)| t == at) {
-                self.entries.remove(key);
-            }
-            self.order.pop_front();
-        }
-    }
-
-    /// `Ok(None)`: first time, now marked running; `Ok(Some(..))`: the earlier answer.
-    fn begin(&mut self, key: &str, now: Instant) -> Result<Option<(StatusCode, IngestResponse)>, ApiError> {
-        self.expire(now);
-        match self.entries.get(key) {
-            Some((_, Entry::Done(status, response))) => Ok(Some((*status, response.clone()))),
-            Some((_, Entry::Running)) => Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "request_in_progress",
-                "a request with this Idempotency-Key is still running; retry after it has been answered",
-            )),
-            None => {
-                self.entries.insert(key.to_string(), (now, Entry::Running));
-                self.order.push_back((now, key.to_string()));
-                Ok(None)
-            }
-        }
-    }
-
-    fn finish(&mut self, key: &str, outcome: Option<(StatusCode, IngestResponse)>) {
-        match outcome {
-            Some((status, response)) => {
-                if let Some((_, entry)) = self.entries.get_mut(key) {
-                    *entry = Entry::Done(status, response);
-                }
-            }
-            // Failed (e.g. 503): forget the key, so a retry is processed.
-            None => {
-                self.entries.remove(key);
-            }
-        }
-    }
 }
 
 /// Splits a body into its items: a JSON array, one JSON object (as `application/json`) or NDJSON.
@@ -302,8 +249,10 @@ async fn ingest(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
     if let Some(key) = &key {
-        let earlier =
-            state.ingest.as_ref().map(|i| i.seen.lock().unwrap_or_else(|p| p.into_inner()).begin(key, Instant::now()));
+        let earlier = state
+            .ingest
+            .as_ref()
+            .map(|i| i.seen.lock().unwrap_or_else(|p| p.into_inner()).begin(key, state.clock.now().micros()));
         if let Some((status, mut response)) = earlier.transpose()?.flatten() {
             response.duplicate = true;
             metrics::counter!(m::HTTP_INGESTED, "topic" => kind.topic(), "outcome" => "duplicate")
@@ -370,22 +319,6 @@ mod tests {
         assert_eq!(items(b"[1,", false).unwrap_err().code, "invalid_json");
     }
 
-    #[test]
-    fn a_repeated_key_gets_the_first_answer_and_a_failed_one_is_forgotten() {
-        let mut seen = Seen::new(Duration::from_secs(60));
-        let t = Instant::now();
-        assert!(seen.begin("k", t).unwrap().is_none());
-        assert_eq!(seen.begin("k", t).unwrap_err().code, "request_in_progress");
-        let answer = IngestResponse { accepted: 3, rejected: 0, errors: vec![], duplicate: false };
-        seen.finish("k", Some((StatusCode::OK, answer)));
-        assert_eq!(seen.begin("k", t).unwrap().unwrap().1.accepted, 3);
-        assert!(seen.begin("j", t).unwrap().is_none());
-        seen.finish("j", None);
-        assert!(seen.begin("j", t).unwrap().is_none(), "a failed request's key is free again");
-        // Past the ttl a key is new again.
-        assert!(seen.begin("k", t + Duration::from_secs(61)).unwrap().is_none());
-    }
-
     /// Counts flushes and the records they wrote, and fails flushes while `fail` is set; the
     /// grouping logic is what is under test, not the bus.
     #[derive(Default)]
@@ -423,7 +356,7 @@ mod tests {
             config.validation.max_future,
             config.pseudonymizer(),
         );
-        Ingest::new(Box::new(producer), validator, Duration::from_secs(60))
+        Ingest::new(Box::new(producer), validator, Seen::new(std::time::Duration::from_secs(60)))
     }
 
     fn send(ingest: &Ingest) -> u64 {

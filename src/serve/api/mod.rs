@@ -6,6 +6,7 @@
 //! have yet reads as empty.
 
 pub mod health;
+pub mod idempotency;
 pub mod ingest;
 pub mod live;
 pub mod read;
