@@ -36,9 +36,9 @@ use std::sync::Arc;
 /// Transactions, and alerts, kept per customer: the customer page shows the newest 20 by default
 /// (and its proof needs the row after them).
 pub const PER_CUSTOMER: usize = 24;
-/// Rows (transactions and alerts) kept in all by default (`serve.memory_customer_rows`): about 340
+/// Rows (transactions and alerts) kept in all by default (`serve.memory_customer_rows`): 280 to 340
 /// bytes of resident memory each with their strings and keys (`scripts/bench-http
-/// customer-memory`), so about 320 MiB when full.
+/// customer-memory`, two runs), so about 300 MiB when full.
 pub const CAPACITY: usize = 1_000_000;
 /// Distinct strings shared between rows (merchants, cities, countries, reason lists) before the
 /// table is started afresh, so that unusual input cannot grow it without bound.
