@@ -23,14 +23,43 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Keys remembered at most; the oldest go first past it.
-pub const MAX_KEYS: usize = 100_000;
+const MAX_KEYS: usize = 100_000;
 
 enum Entry {
     Running,
     Done(StatusCode, IngestResponse),
+}
+
+/// A request that [`Seen::begin`] let through: [`Claim::finish`] records its answer; dropped
+/// unanswered (a panic on the way), it frees the key, so that a retry is processed.
+pub struct Claim<'a> {
+    seen: &'a Mutex<Seen>,
+    key: Option<String>,
+}
+
+impl<'a> Claim<'a> {
+    pub fn new(seen: &'a Mutex<Seen>, key: String) -> Self {
+        Claim { seen, key: Some(key) }
+    }
+
+    /// Records the answer (journalled), or frees the key when the request failed.
+    pub fn finish(mut self, outcome: Option<(StatusCode, IngestResponse)>) {
+        if let Some(key) = self.key.take() {
+            self.seen.lock().unwrap_or_else(|p| p.into_inner()).finish(&key, outcome);
+        }
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.seen.lock().unwrap_or_else(|p| p.into_inner()).finish(&key, None);
+        }
+    }
 }
 
 /// One journal line.
@@ -219,6 +248,16 @@ mod tests {
         assert!(seen.begin("j", t).unwrap().is_none(), "a failed request's key is free again");
         // Past the ttl a key is new again.
         assert!(seen.begin("k", t + 61 * SECOND).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_claim_dropped_unanswered_frees_its_key_and_a_finished_one_keeps_the_answer() {
+        let seen = Mutex::new(Seen::new(Duration::from_secs(60)));
+        assert!(seen.lock().unwrap().begin("k", 0).unwrap().is_none());
+        drop(Claim::new(&seen, "k".into()));
+        assert!(seen.lock().unwrap().begin("k", 0).unwrap().is_none(), "free again");
+        Claim::new(&seen, "k".into()).finish(answer(2));
+        assert_eq!(seen.lock().unwrap().begin("k", 0).unwrap().unwrap().1.accepted, 2);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! gets 409 ([`super::idempotency`] has the details and limits).
 
 use super::blocking;
-use super::idempotency::Seen;
+use super::idempotency::{Claim, Seen};
 use crate::bus::Producer;
 use crate::model::{DeadLetter, EventKind, Validator, decode_json, topic};
 use crate::serve::AppState;
@@ -261,15 +261,17 @@ async fn ingest(
         }
     }
     let worker = state.clone();
-    let outcome = blocking(move || {
+    // The answer is recorded (and journalled: file I/O) on the blocking pool, not here.
+    let (status, response) = blocking(move || {
         let ingest = worker.ingest.as_ref().ok_or_else(|| ApiError::internal("ingest went away"))?;
-        handle(ingest, kind, &body, json)
+        let claim = key.map(|key| Claim::new(&ingest.seen, key));
+        let outcome = handle(ingest, kind, &body, json);
+        if let Some(claim) = claim {
+            claim.finish(outcome.as_ref().ok().cloned());
+        }
+        outcome
     })
-    .await;
-    if let (Some(key), Some(ingest)) = (&key, state.ingest.as_ref()) {
-        ingest.seen.lock().unwrap_or_else(|p| p.into_inner()).finish(key, outcome.as_ref().ok().cloned());
-    }
-    let (status, response) = outcome?;
+    .await?;
     Ok(super::json(status, response))
 }
 
