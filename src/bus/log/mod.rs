@@ -150,6 +150,7 @@ mod producer;
 mod retention;
 mod segment;
 mod stats;
+mod syncs;
 #[cfg(test)]
 mod tests;
 mod topic;

@@ -174,6 +174,19 @@ impl PendingSync {
     pub fn run(self) -> Result<()> {
         self.file.sync_data().map_err(BusError::io(self.path))
     }
+
+    #[cfg(test)]
+    pub fn open(path: &Path) -> std::io::Result<PendingSync> {
+        Ok(PendingSync { file: File::open(path)?, path: path.to_path_buf() })
+    }
+
+    /// One whose fsync fails: a pipe cannot be synced (EINVAL).
+    #[cfg(test)]
+    pub fn failing() -> PendingSync {
+        let (_, writer) = std::io::pipe().expect("a pipe");
+        let file = File::from(std::os::fd::OwnedFd::from(writer));
+        PendingSync { file, path: "fsync-test".into() }
+    }
 }
 
 /// The partition's one writer: holds `writer.lock` and the active segment open.

@@ -1,7 +1,6 @@
 //! The producer: buffers encoded frames per partition, appends them on `flush`.
 
 use super::Log;
-use super::partition::PendingSync;
 use super::segment::{encode_unsealed, frame_len};
 use super::topic::Topic;
 use crate::bus::{BusError, Producer, Result, partition_for};
@@ -106,7 +105,7 @@ impl Producer for LogProducer {
         self.discard();
         // The partitions' fsyncs run side by side: the file system folds them into fewer
         // journal commits, so a flush touching N partitions costs far less than N fsyncs.
-        run_syncs(syncs)
+        super::syncs::run(syncs)
     }
 
     fn discard(&mut self) {
@@ -117,20 +116,3 @@ impl Producer for LogProducer {
     }
 }
 
-/// Runs the fsyncs, in parallel when there are several; the first error wins.
-fn run_syncs(mut syncs: Vec<PendingSync>) -> Result<()> {
-    match syncs.len() {
-        0 => Ok(()),
-        1 => syncs.pop().expect("one").run(),
-        _ => std::thread::scope(|scope| {
-            let last = syncs.pop().expect("several");
-            let others: Vec<_> = syncs.into_iter().map(|sync| scope.spawn(move || sync.run())).collect();
-            let mut result = last.run();
-            for handle in others {
-                let r = handle.join().unwrap_or_else(|_| Err(BusError::Unavailable("an fsync thread panicked".into())));
-                result = result.and(r);
-            }
-            result
-        }),
-    }
-}
