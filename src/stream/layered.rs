@@ -36,11 +36,15 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
+mod shards;
+use shards::Shards;
+
 /// The hasher of every layer, seeded at random per process like [`crate::model::StateMap`].
 type Hasher = foldhash::fast::RandomState;
-/// A layer: keys written since a cut, with their value or `None` for a removal.
-type Layer<K, V> = hashbrown::HashTable<(K, Option<V>)>;
-type Base<K, V> = hashbrown::HashTable<(K, V)>;
+/// A layer: keys written since a cut, with their value or `None` for a removal. Layers and the
+/// base are [`Shards`], so that growing one never moves a whole map at once.
+type Layer<K, V> = Shards<(K, Option<V>)>;
+type Base<K, V> = Shards<(K, V)>;
 
 /// A hash map cut for checkpoints in constant time (see the module docs).
 pub struct Layered<K, V> {
@@ -392,12 +396,10 @@ impl<K: Hash + Eq, V> Layered<K, V> {
         while budget > 0 {
             let Some(front) = self.frozen.front_mut() else { break };
             let (Some(layer), Some(base)) = (Arc::get_mut(front), Arc::get_mut(&mut self.base)) else { break };
-            let before = layer.len();
-            merge(&self.hasher, base, layer.extract_if(|_| true).take(budget));
-            budget -= before - layer.len();
+            budget -= layer.take_some(budget, |(k, v)| merge(&self.hasher, base, std::iter::once((k, v))));
             if layer.is_empty() {
                 let mut emptied = std::mem::take(layer);
-                drop(emptied.drain()); // resets its slots (removals leave tombstones)
+                emptied.clear(); // resets its slots (removals leave tombstones)
                 self.frozen.pop_front();
                 if self.spare.as_ref().is_none_or(|s| s.capacity() < emptied.capacity()) {
                     self.spare = Some(emptied);
