@@ -36,7 +36,7 @@ impl Tx {
     fn build(&self) -> Transaction {
         let at = Timestamp::parse(self.at).unwrap();
         Transaction {
-            transaction_id: format!("tx-{}-{}", self.user, self.at),
+            transaction_id: compact_str::format_compact!("tx-{}-{}", self.user, self.at),
             merchant: "Golden Goods".into(),
             is_fraud: self.known_fraud,
             payment_method: self.pay,

@@ -350,7 +350,7 @@ mod tests {
                 let user = if i % 4 == 0 { UserId::Str(format!("u{}", i % 9)) } else { UserId::Int(i % 11) };
                 let mut t = tx(0, NOON + epoch * day / 2 + i * MINUTE, 5.0 + i as f64, "Paris, France", "d");
                 t.user_id = user;
-                t.device_id = format!("d{}", (i + epoch) % 13);
+                t.device_id = compact_str::format_compact!("d{}", (i + epoch) % 13);
                 live.observe(&t, &cfg);
             }
             if epoch == 3 {

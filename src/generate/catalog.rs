@@ -2,6 +2,7 @@
 //! merchants whose popularity follows a Zipf law. Every string an event needs (ids, names, page
 //! URLs) is built here once, so the per-event path only clones.
 
+use compact_str::CompactString;
 use rand::Rng;
 use rand_distr::StandardNormal;
 
@@ -47,19 +48,19 @@ pub(crate) const DIGITAL_GOODS: usize = 12;
 pub(crate) const MERCHANT_ZIPF_EXPONENT: f64 = 1.1;
 
 pub(crate) struct Product {
-    pub id: String,
+    pub id: CompactString,
     pub category: usize,
     pub merchant: usize,
     pub price: f64,
-    pub page_url: String,
+    pub page_url: CompactString,
 }
 
 pub(crate) struct Merchant {
-    pub name: String,
+    pub name: CompactString,
 }
 
 pub(crate) struct Catalog {
-    pub category_names: Vec<String>,
+    pub category_names: Vec<CompactString>,
     pub category_urls: Vec<String>,
     pub category_pick: Weighted,
     pub products: Vec<Product>,
@@ -79,7 +80,7 @@ impl Catalog {
                 let base: String = CompanyName().fake_with_rng(rng);
                 let name = if names.contains(&base) { format!("{base} #{i}") } else { base };
                 names.insert(name.clone());
-                Merchant { name }
+                Merchant { name: name.into() }
             })
             .collect();
         let merchant_pick =
@@ -99,10 +100,10 @@ impl Catalog {
             let page_url = format!("https://shop.example.com/{}/{id}", spec.name);
             by_category[category].0.push(i);
             by_category[category].1.push(popularity);
-            list.push(Product { id, category, merchant, price, page_url });
+            list.push(Product { id: id.into(), category, merchant, price, page_url: page_url.into() });
         }
         Catalog {
-            category_names: CATEGORIES.iter().map(|c| c.name.to_string()).collect(),
+            category_names: CATEGORIES.iter().map(|c| CompactString::const_new(c.name)).collect(),
             category_urls: CATEGORIES.iter().map(|c| format!("https://shop.example.com/{}", c.name)).collect(),
             category_pick,
             products: list,

@@ -4,6 +4,7 @@
 use super::catalog::{CATEGORIES, Weighted};
 use crate::model::geo::CITIES;
 use crate::model::{PaymentMethod, Pseudonymizer};
+use compact_str::{CompactString, format_compact};
 use rand::Rng;
 use rand_distr::StandardNormal;
 use std::net::{IpAddr, Ipv4Addr};
@@ -16,15 +17,15 @@ pub(crate) enum DeviceKind {
 }
 
 pub(crate) struct Device {
-    pub id: String,
+    pub id: CompactString,
     pub kind: DeviceKind,
-    pub user_agent: String,
+    pub user_agent: CompactString,
 }
 
 pub(crate) struct Customer {
     pub user_id: i64,
     /// Pseudonym of the e-mail address; the address itself is never kept.
-    pub email: String,
+    pub email: CompactString,
     /// Index into [`CITIES`].
     pub home: usize,
     pub devices: Vec<Device>,
@@ -136,14 +137,14 @@ impl Customers {
                         x if x < 0.9 => DeviceKind::Desktop,
                         _ => DeviceKind::Tablet,
                     };
-                    Device { id: format!("D{i:07}{d}"), kind, user_agent: user_agent(rng, kind).to_string() }
+                    Device { id: format_compact!("D{i:07}{d}"), kind, user_agent: user_agent(rng, kind).into() }
                 })
                 .collect();
             let baseline = (65.0 * (0.7 * rng.sample::<f64, _>(StandardNormal)).exp()).clamp(5.0, 2_000.0);
             activity.push((1.0 * rng.sample::<f64, _>(StandardNormal)).exp());
             list.push(Customer {
                 user_id: 100_000 + i as i64,
-                email: pseudonymizer.pseudonym(&email),
+                email: pseudonymizer.pseudonym(&email).into(),
                 home: city_pick.sample(rng),
                 devices,
                 baseline,

@@ -4,6 +4,7 @@
 use super::schedule::{EpisodeKind, Mix};
 use super::{Params, STREAM_EPISODE, World, fraud, session, stream_rng};
 use crate::model::{ClickEvent, Event, Timestamp, Transaction};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -63,8 +64,8 @@ impl Ids {
         }
     }
 
-    fn make(prefix: &str, episode: u64, seq: Option<u32>) -> String {
-        let mut s = String::with_capacity(prefix.len() + 24);
+    fn make(prefix: &str, episode: u64, seq: Option<u32>) -> CompactString {
+        let mut s = CompactString::with_capacity(prefix.len() + 24);
         s.push_str(prefix);
         let _ = write!(s, "{episode:x}");
         if let Some(seq) = seq {
@@ -88,12 +89,12 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// The session id of this episode.
-    pub fn session_id(&self) -> String {
+    pub fn session_id(&self) -> CompactString {
         Ids::make(&self.ids.session, self.index, None)
     }
 
     /// A device id no customer owns (a fraudster's), unique to this episode.
-    pub fn foreign_device(&self) -> String {
+    pub fn foreign_device(&self) -> CompactString {
         Ids::make(&self.ids.device, self.index, None)
     }
 
@@ -116,7 +117,7 @@ impl Ctx<'_> {
 
     /// Adds a click at `at` when the clickstream is on; `build` gets the event id. The position
     /// is taken either way, so turning clicks off leaves the transactions unchanged.
-    pub fn push_click(&mut self, at: i64, build: impl FnOnce(String) -> ClickEvent) {
+    pub fn push_click(&mut self, at: i64, build: impl FnOnce(CompactString) -> ClickEvent) {
         let Some(key) = self.key(at) else { return };
         if self.params.clickstream {
             let mut click = build(Ids::make(&self.ids.click, self.index, Some(key.seq)));

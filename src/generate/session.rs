@@ -7,6 +7,7 @@ use super::customers::{Customer, Device, DeviceKind, city_ip};
 use super::generator::Ctx;
 use crate::model::geo::CITIES;
 use crate::model::{Channel, ClickEvent, ClickType, PaymentMethod, Timestamp, Transaction, UserId};
+use compact_str::CompactString;
 use rand::Rng;
 use rand_distr::{Exp1, StandardNormal};
 use std::net::IpAddr;
@@ -45,19 +46,19 @@ fn dwell(rng: &mut impl Rng) -> i64 {
 /// method); the caller sets product, amount and anything unusual.
 pub(crate) fn base_transaction(customer: &Customer) -> Transaction {
     Transaction {
-        transaction_id: String::new(),
+        transaction_id: CompactString::default(),
         user_id: UserId::Int(customer.user_id),
         amount: 0.0,
-        merchant: String::new(),
+        merchant: CompactString::default(),
         timestamp: Timestamp::default(),
         is_fraud: Some(false),
         payment_method: customer.payment,
-        location: CITIES[customer.home].location.to_string(),
+        location: CITIES[customer.home].location.into(),
         device_id: customer.devices[0].id.clone(),
         product_id: None,
         category: None,
         quantity: None,
-        currency: "USD".to_string(),
+        currency: CompactString::const_new("USD"),
         channel: None,
         ip_address: Some(city_ip(customer.home, customer.host)),
         session_id: None,
@@ -79,7 +80,7 @@ pub(crate) fn set_product(ctx: &Ctx<'_>, tx: &mut Transaction, product: usize, q
 
 /// Sets where the transaction happened: location and an address of that city.
 pub(crate) fn set_city(tx: &mut Transaction, city: usize, host: u16) {
-    tx.location = CITIES[city].location.to_string();
+    tx.location = CITIES[city].location.into();
     tx.ip_address = Some(city_ip(city, host));
 }
 
@@ -127,15 +128,15 @@ pub(crate) fn click(
     let event = |event_id| ClickEvent {
         event_id,
         user_id: UserId::Int(visit.customer.user_id),
-        session_id: visit.session_id.to_string(),
+        session_id: visit.session_id.into(),
         event_type,
         event_timestamp: Timestamp::default(),
         product_id: product.map(|p| p.id.clone()),
         category: category.map(|c| catalog.category_names[c].clone()),
         price: product.map(|p| p.price),
         quantity,
-        page_url: Some(page.url.to_string()),
-        user_agent: Some(visit.user_agent.to_string()),
+        page_url: Some(page.url.into()),
+        user_agent: Some(visit.user_agent.into()),
         ip_address: Some(visit.ip),
     };
     ctx.push_click(at, event);
@@ -240,7 +241,7 @@ pub(crate) fn session(ctx: &mut Ctx<'_>, rng: &mut impl Rng) {
         tx.payment_method = payment;
         tx.device_id = device.id.clone();
         tx.channel = Some(channel);
-        tx.location = CITIES[city].location.to_string();
+        tx.location = CITIES[city].location.into();
         tx.ip_address = Some(visit.ip);
         tx.session_id = Some(session_id.clone());
         ctx.push_tx(at + 500, tx);
@@ -263,7 +264,7 @@ pub(crate) fn offline(ctx: &mut Ctx<'_>, rng: &mut impl Rng) {
     match rng.random::<f64>() {
         x if x < 0.5 => {
             tx.channel = Some(Channel::Pos);
-            tx.device_id = format!("POS-{:05}", catalog.products[product].merchant);
+            tx.device_id = compact_str::format_compact!("POS-{:05}", catalog.products[product].merchant);
             set_city(&mut tx, city, rng.random());
             if tx.payment_method == PaymentMethod::Paypal || tx.payment_method == PaymentMethod::BankTransfer {
                 tx.payment_method = PaymentMethod::DebitCard;
@@ -276,7 +277,7 @@ pub(crate) fn offline(ctx: &mut Ctx<'_>, rng: &mut impl Rng) {
         }
         _ => {
             tx.channel = Some(Channel::CallCenter);
-            tx.device_id = "CALL-CENTER".to_string();
+            tx.device_id = CompactString::const_new("CALL-CENTER");
             tx.ip_address = None;
         }
     }

@@ -3,6 +3,7 @@
 use super::fields::{FieldResult, JsonValue, RawField, Vocabulary, vocabulary};
 use super::json::{Object, key};
 use super::{FieldError, Problem, Timestamp, UserId, Validator};
+use compact_str::CompactString;
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -20,23 +21,23 @@ vocabulary! {
 /// One clickstream event.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ClickEvent {
-    pub event_id: String,
+    pub event_id: CompactString,
     pub user_id: UserId,
-    pub session_id: String,
+    pub session_id: CompactString,
     pub event_type: ClickType,
     pub event_timestamp: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub product_id: Option<String>,
+    pub product_id: Option<CompactString>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
+    pub category: Option<CompactString>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub price: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quantity: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub page_url: Option<String>,
+    pub page_url: Option<CompactString>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<String>,
+    pub user_agent: Option<CompactString>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<IpAddr>,
 }

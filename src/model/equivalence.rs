@@ -7,10 +7,11 @@
 use super::click::RawClick;
 use super::transaction::RawTransaction;
 use super::*;
+use compact_str::CompactString;
 use proptest::prelude::*;
 use std::net::IpAddr;
 
-fn text() -> impl Strategy<Value = String> {
+fn text() -> impl Strategy<Value = CompactString> {
     let tricky = prop_oneof![
         Just('"'),
         Just('\\'),
@@ -27,8 +28,9 @@ fn text() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-zA-Z0-9 ,.@:/_-]{0,40}",
         any::<String>(),
-        prop::collection::vec(tricky, 0..40).prop_map(|chars| chars.into_iter().collect()),
+        prop::collection::vec(tricky, 0..40).prop_map(|chars| chars.into_iter().collect::<String>()),
     ]
+    .prop_map(CompactString::from)
 }
 
 fn float() -> impl Strategy<Value = f64> {
@@ -63,7 +65,7 @@ fn user_id() -> impl Strategy<Value = UserId> {
     prop_oneof![
         any::<i64>().prop_map(UserId::Int),
         prop::sample::select(vec![i64::MIN, i64::MAX, 0, -1]).prop_map(UserId::Int),
-        text().prop_map(UserId::Str),
+        text().prop_map(|s| UserId::Str(s.into_string())),
     ]
 }
 

@@ -6,6 +6,7 @@
 //! types (an amount written as a string is a wrong type); CSV cells are text by nature and are
 //! parsed from their text.
 
+use compact_str::CompactString;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
@@ -175,13 +176,16 @@ impl<'a> RawField<'a> {
         }
     }
 
-    /// A non-empty string.
-    pub fn text(self, field: &'static str) -> FieldResult<String> {
+    /// A non-empty string; one of up to 24 bytes is stored inline, without allocating.
+    pub fn text(self, field: &'static str) -> FieldResult<CompactString> {
         let s = self.string(field)?;
         if is_blank(&s) {
             return err(field, Problem::Invalid("must not be empty".into()));
         }
-        Ok(s.into_owned())
+        Ok(match s {
+            Cow::Borrowed(s) => CompactString::from(s),
+            Cow::Owned(s) => CompactString::from(s),
+        })
     }
 
     pub fn number(self, field: &'static str) -> FieldResult<f64> {
@@ -290,7 +294,7 @@ impl<'a> RawField<'a> {
             RawField::Text(t) if t.trim().parse::<i64>().is_ok() => {
                 Ok(super::UserId::Int(t.trim().parse().unwrap_or_default()))
             }
-            other => Ok(super::UserId::Str(other.text(field)?)),
+            other => Ok(super::UserId::Str(other.text(field)?.into_string())),
         }
     }
 }

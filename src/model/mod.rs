@@ -231,7 +231,7 @@ impl Validator {
         Ok(())
     }
 
-    fn email(&self, raw: RawField<'_>, field: &'static str) -> Result<String, FieldError> {
+    fn email(&self, raw: RawField<'_>, field: &'static str) -> Result<compact_str::CompactString, FieldError> {
         let text = raw.text(field)?;
         if Pseudonymizer::is_pseudonym(&text) {
             return Ok(text);
@@ -243,7 +243,7 @@ impl Validator {
         if !looks_like_email {
             return Err(FieldError { field, problem: Problem::Invalid("is not an e-mail address".into()) });
         }
-        Ok(self.pseudonymizer.pseudonym(&text))
+        Ok(self.pseudonymizer.pseudonym(&text).into())
     }
 }
 

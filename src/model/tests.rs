@@ -147,3 +147,23 @@ fn dead_letters_keep_raw_bytes_without_addresses() {
     let dl = DeadLetter::new("ingest", EventKind::Click, "f".into(), &DecodeError::Utf8 { column: 1 }, &binary, &p);
     assert_eq!(dl.raw_bytes(), binary);
 }
+
+#[test]
+fn short_text_fields_are_stored_inline_and_long_ones_on_the_heap() {
+    let line = r#"{"v":1,"event_id":"C2a-1f3-4","user_id":7,"session_id":"S2a-1f3","event_type":"add_to_cart","event_timestamp":"2024-01-15T10:30:00Z","product_id":"P000042","category":"electronics","price":19.99,"quantity":1,"page_url":"https://shop.example.com/electronics/P000042","user_agent":"Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0","ip_address":"10.0.0.1"}"#;
+    let Event::Click(c) = decode_json(EventKind::Click, line.as_bytes(), &validator()).unwrap() else {
+        panic!("not a click")
+    };
+    for short in [&c.event_id, &c.session_id, c.product_id.as_ref().unwrap(), c.category.as_ref().unwrap()] {
+        assert!(!short.is_heap_allocated(), "{short} is on the heap");
+    }
+    assert_eq!(c.page_url.as_deref(), Some("https://shop.example.com/electronics/P000042"));
+    assert!(c.user_agent.as_ref().unwrap().is_heap_allocated());
+    // An escaped string is unescaped, and short enough to sit inline too.
+    let escaped = SEED_003.replace(r#""merchant":"Amazon""#, r#""merchant":"Caf\u00e9 \"A\"""#);
+    let Event::Transaction(t) = decode_json(EventKind::Transaction, escaped.as_bytes(), &validator()).unwrap() else {
+        panic!("not a transaction")
+    };
+    assert_eq!(t.merchant, "Café \"A\"");
+    assert!(!t.merchant.is_heap_allocated());
+}

@@ -3,6 +3,7 @@
 use super::fields::{FieldResult, JsonValue, RawField, Vocabulary, err, is_blank, vocabulary};
 use super::json::{Object, key};
 use super::{Problem, Timestamp, UserId, Validator};
+use compact_str::CompactString;
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -47,34 +48,34 @@ vocabulary! {
 /// One payment.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Transaction {
-    pub transaction_id: String,
+    pub transaction_id: CompactString,
     pub user_id: UserId,
     pub amount: f64,
-    pub merchant: String,
+    pub merchant: CompactString,
     pub timestamp: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_fraud: Option<bool>,
     pub payment_method: PaymentMethod,
     /// "City, Country".
-    pub location: String,
-    pub device_id: String,
+    pub location: CompactString,
+    pub device_id: CompactString,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub product_id: Option<String>,
+    pub product_id: Option<CompactString>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
+    pub category: Option<CompactString>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quantity: Option<u32>,
     /// ISO-4217 code, `USD` when absent.
-    pub currency: String,
+    pub currency: CompactString,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<Channel>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<IpAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
+    pub session_id: Option<CompactString>,
     /// Always a pseudonym (`hmac:k<version>:<hex>`), never a raw address.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub customer_email: Option<String>,
+    pub customer_email: Option<CompactString>,
     /// Ground truth from the generator; see [`FraudScenario`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub injected_scenario: Option<FraudScenario>,
@@ -86,7 +87,7 @@ impl Transaction {
     #[cfg(test)]
     pub(crate) fn sample(user: i64, at: Timestamp, amount: f64, location: &str, device: &str) -> Transaction {
         Transaction {
-            transaction_id: format!("tx-{user}-{}", at.micros()),
+            transaction_id: compact_str::format_compact!("tx-{user}-{}", at.micros()),
             user_id: UserId::Int(user),
             amount,
             merchant: "m".into(),
@@ -284,7 +285,8 @@ pub(crate) fn build<'a>(get: impl Fn(&'static str) -> Option<RawField<'a>>, v: &
     check_location(&location)?;
     let currency = match field("currency") {
         Some(raw) => {
-            let c = raw.string("currency")?.trim().to_ascii_uppercase();
+            let mut c = CompactString::from(raw.string("currency")?.trim());
+            c.make_ascii_uppercase();
             if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
                 return err(
                     "currency",
@@ -293,7 +295,7 @@ pub(crate) fn build<'a>(get: impl Fn(&'static str) -> Option<RawField<'a>>, v: &
             }
             c
         }
-        None => "USD".to_string(),
+        None => CompactString::const_new("USD"),
     };
     let timestamp = required("timestamp")?.timestamp("timestamp")?;
     v.check_not_future("timestamp", timestamp)?;

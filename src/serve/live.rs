@@ -214,7 +214,7 @@ impl LiveView {
             );
             match m.by_country.get_mut(row.country.as_str()) {
                 Some(sums) => sums.add(tx.amount, row.is_alert),
-                None => bump(&mut m.by_country, row.country.clone(), tx.amount, row.is_alert),
+                None => bump(&mut m.by_country, row.country.to_string(), tx.amount, row.is_alert),
             }
         }
         for row in &outputs.bronze_clickstream {

@@ -32,7 +32,7 @@ fn silver(at: i64, amount: f64, category: &str, country: &str, alert: bool) -> S
         velocity_30m: 1,
         risk_score: if alert { 80 } else { 0 },
         risk_level: if alert { "CRITICAL" } else { "MINIMAL" },
-        reasons: String::new(),
+        reasons: Default::default(),
         is_alert: alert,
     }
 }
@@ -43,7 +43,7 @@ fn click(at: i64, kind: ClickType) -> BronzeClick {
         source_offset: 0,
         ingest_time: Timestamp::from_micros(at),
         click: Arc::new(ClickEvent {
-            event_id: format!("e{at}"),
+            event_id: compact_str::format_compact!("e{at}"),
             user_id: UserId::Int(1),
             session_id: "s".into(),
             event_type: kind,

@@ -6,6 +6,7 @@
 
 use crate::model::{ClickEvent, Timestamp, Transaction, Vocabulary};
 use chrono::NaiveDate;
+use compact_str::CompactString;
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 use std::sync::Arc;
@@ -228,8 +229,8 @@ pub struct SilverTransaction {
     pub source_partition: u32,
     pub source_offset: u64,
     pub tx: Arc<Transaction>,
-    pub city: String,
-    pub country: String,
+    pub city: CompactString,
+    pub country: CompactString,
     pub hour: u8,
     pub day_of_week: u8,
     pub is_weekend: bool,
@@ -248,7 +249,7 @@ pub struct SilverTransaction {
     pub risk_level: &'static str,
     /// The rules that fired with their points, `code:points` comma-separated (e.g.
     /// `known_fraud:50,crypto:20`), in a fixed rule order.
-    pub reasons: String,
+    pub reasons: CompactString,
     pub is_alert: bool,
 }
 

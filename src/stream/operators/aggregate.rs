@@ -234,7 +234,7 @@ impl Aggregate {
         };
         out.late_events.push(LateEventRow {
             window_table: table.to_string(),
-            event_id: e.tx.transaction_id.clone(),
+            event_id: e.tx.transaction_id.to_string(),
             event_time: ts,
             window_start: start,
             window_end: end,

@@ -17,6 +17,7 @@ use crate::model::{Timestamp, Transaction, Vocabulary, topic};
 use crate::stream::changelog::Image;
 use crate::stream::operator::{Operator, OperatorError, Snapshot, load, snapshot};
 use crate::stream::outputs::{AlertRow, Outputs, SilverTransaction, event_date};
+use compact_str::CompactString;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -91,30 +92,30 @@ impl ScoreOp {
         let e = self.states[i].observe(tx, cfg);
         let Score { score, level, reasons } = fraud::score(tx, &e, None, cfg);
         let alert = fraud::is_alert(level, cfg);
-        let mut reason_text = String::new();
+        let mut reason_text = CompactString::default();
         for r in reasons.iter() {
             if !reason_text.is_empty() {
                 reason_text.push(',');
             }
             reason_text.push_str(r.code.as_str());
             reason_text.push(':');
-            reason_text.push_str(&r.points.to_string());
+            reason_text.push_str(itoa::Buffer::new().format(r.points));
         }
         if alert {
             let user_id = tx.user_id.to_string();
             self.alerts += 1;
             let row = AlertRow {
                 alert_id: fraud::alert_id(&tx.transaction_id, &self.rules_version, None),
-                transaction_id: tx.transaction_id.clone(),
+                transaction_id: tx.transaction_id.to_string(),
                 user_id: user_id.clone(),
                 timestamp: tx.timestamp,
                 amount: tx.amount,
-                merchant: tx.merchant.clone(),
+                merchant: tx.merchant.to_string(),
                 country: e.country.to_string(),
                 payment_method: tx.payment_method.as_str(),
                 risk_score: score,
                 risk_level: level_name(level),
-                reasons: reason_text.clone(),
+                reasons: reason_text.to_string(),
                 rules_version: self.rules_version.clone(),
                 model_version: None,
                 event_date: event_date(tx.timestamp),
@@ -128,8 +129,8 @@ impl ScoreOp {
             source_partition: partition,
             source_offset: offset,
             tx: tx.clone(),
-            city: e.city.to_string(),
-            country: e.country.to_string(),
+            city: e.city.into(),
+            country: e.country.into(),
             hour: e.hour,
             day_of_week: e.day_of_week,
             is_weekend: e.is_weekend,

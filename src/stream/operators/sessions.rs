@@ -86,7 +86,7 @@ impl Sessions {
         };
         let late = |table: &str, start: Timestamp, end: Timestamp| LateEventRow {
             window_table: table.to_string(),
-            event_id: c.event_id.clone(),
+            event_id: c.event_id.to_string(),
             event_time: c.event_timestamp,
             window_start: start,
             window_end: end,
@@ -240,7 +240,7 @@ mod tests {
 
     fn click(user: UserId, session: &str, at_minutes: i64) -> ClickEvent {
         ClickEvent {
-            event_id: format!("{session}-{at_minutes}"),
+            event_id: compact_str::format_compact!("{session}-{at_minutes}"),
             user_id: user,
             session_id: session.into(),
             event_type: ClickType::PageView,
