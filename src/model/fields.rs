@@ -182,10 +182,7 @@ impl<'a> RawField<'a> {
         if is_blank(&s) {
             return err(field, Problem::Invalid("must not be empty".into()));
         }
-        Ok(match s {
-            Cow::Borrowed(s) => CompactString::from(s),
-            Cow::Owned(s) => CompactString::from(s),
-        })
+        Ok(CompactString::from(s))
     }
 
     pub fn number(self, field: &'static str) -> FieldResult<f64> {
