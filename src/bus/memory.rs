@@ -2,11 +2,12 @@
 //! the embedded log; nothing survives the process.
 
 use super::{Consumer, Polled, Producer, Record, Result, TopicPartition, check_topic_name, partition_for};
+use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// A record's key and value.
-type KeyValue = (Vec<u8>, Vec<u8>);
+/// A record's key and value, shared with every record read of it.
+type KeyValue = (Bytes, Bytes);
 
 #[derive(Default)]
 struct State {
@@ -66,7 +67,7 @@ impl MemoryBus {
 
 pub struct MemoryProducer {
     bus: MemoryBus,
-    pending: Vec<(String, u32, Vec<u8>, Vec<u8>)>,
+    pending: Vec<(String, u32, Bytes, Bytes)>,
     round_robin: u32,
 }
 
@@ -80,7 +81,7 @@ impl Producer for MemoryProducer {
         } else {
             partition_for(key, n)
         };
-        self.pending.push((topic.to_string(), partition, key.to_vec(), value.to_vec()));
+        self.pending.push((topic.to_string(), partition, Bytes::copy_from_slice(key), Bytes::copy_from_slice(value)));
         Ok(())
     }
 
@@ -204,11 +205,24 @@ mod tests {
         p.flush().unwrap();
         let mut c = bus.consumer("g", &["t"]);
         let first = c.poll(1).unwrap();
-        assert_eq!(first.topics[0].1[0].value, b"1");
+        assert_eq!(first.topics[0].1[0].value, &b"1"[..]);
         c.commit().unwrap();
         let mut again = bus.consumer("g", &["t"]);
         let rest = again.poll(10).unwrap();
         assert_eq!(rest.len(), 1);
-        assert_eq!(rest.topics[0].1[0].value, b"2");
+        assert_eq!(rest.topics[0].1[0].value, &b"2"[..]);
+    }
+
+    #[test]
+    fn records_read_twice_share_their_bytes() {
+        let bus = MemoryBus::new(1);
+        let mut p = bus.producer();
+        p.send("t", b"k", b"a value").unwrap();
+        p.flush().unwrap();
+        let one = bus.consumer("one", &["t"]).poll(1).unwrap().topics.remove(0).1.remove(0);
+        let two = bus.consumer("two", &["t"]).poll(1).unwrap().topics.remove(0).1.remove(0);
+        assert_eq!((&one.key[..], &one.value[..]), (&b"k"[..], &b"a value"[..]));
+        assert_eq!(one.value.as_ptr(), two.value.as_ptr(), "both reads point at the stored value: nothing copied");
+        assert_eq!(bus.records("t")[0].value.as_ptr(), one.value.as_ptr());
     }
 }

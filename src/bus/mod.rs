@@ -21,6 +21,7 @@
 pub mod log;
 pub mod memory;
 
+use bytes::Bytes;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -78,13 +79,14 @@ impl fmt::Display for TopicPartition {
     }
 }
 
-/// A record read from the bus.
+/// A record read from the bus. Key and value are shared buffers: cloning a record, or handing
+/// it on, copies no payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     pub partition: u32,
     pub offset: u64,
-    pub key: Vec<u8>,
-    pub value: Vec<u8>,
+    pub key: Bytes,
+    pub value: Bytes,
 }
 
 /// Records read in one poll, grouped by topic.

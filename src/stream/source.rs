@@ -6,6 +6,7 @@
 //! restart reads exactly the records after the last checkpoint.
 
 use crate::bus::{BusError, Consumer, TopicPartition};
+use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -20,7 +21,7 @@ pub struct Input {
     pub topic: u8,
     pub partition: u32,
     pub offset: u64,
-    pub value: Vec<u8>,
+    pub value: Bytes,
     /// When the processor read it: the start of its latency.
     pub read_at: Instant,
 }

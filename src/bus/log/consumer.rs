@@ -8,6 +8,7 @@
 use super::segment::{self, Bad, decode};
 use super::{Log, offsets};
 use crate::bus::{BusError, Consumer, Polled, Record, Result, TopicPartition};
+use bytes::Bytes;
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -172,8 +173,8 @@ impl Reader {
                         out.push(Record {
                             partition: self.tp.partition,
                             offset: frame.offset,
-                            key: frame.key.to_vec(),
-                            value: frame.value.to_vec(),
+                            key: Bytes::copy_from_slice(frame.key),
+                            value: Bytes::copy_from_slice(frame.value),
                         });
                         self.position = frame.offset + 1;
                         taken += 1;

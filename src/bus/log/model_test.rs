@@ -101,7 +101,7 @@ fn contents(log: &Log, round: usize) -> Contents {
             for r in records {
                 let list = out.entry((t, r.partition)).or_default();
                 assert_eq!(r.offset, list.len() as u64, "offsets are dense from 0");
-                list.push((r.key, r.value));
+                list.push((r.key.to_vec(), r.value.to_vec()));
             }
         }
     }
@@ -147,7 +147,7 @@ fn run(ops: Vec<Op>, fsync: FsyncPolicy) -> Result<(), TestCaseError> {
                         let position = model.positions.entry((t, r.partition)).or_insert(0);
                         prop_assert_eq!(r.offset, *position, "records come in order, none skipped");
                         let expected = &model.acked[&(t, r.partition)][r.offset as usize];
-                        prop_assert_eq!((&r.key, &r.value), (&expected.0, &expected.1));
+                        prop_assert_eq!((&r.key[..], &r.value[..]), (&expected.0[..], &expected.1[..]));
                         *position += 1;
                     }
                 }

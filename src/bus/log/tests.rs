@@ -32,7 +32,7 @@ fn read_all(log: &Log, topic: &str) -> Vec<(u32, u64, Vec<u8>)> {
             break;
         }
         for (_, records) in polled.topics {
-            out.extend(records.into_iter().map(|r| (r.partition, r.offset, r.value)));
+            out.extend(records.into_iter().map(|r| (r.partition, r.offset, r.value.to_vec())));
         }
     }
     out.sort();
@@ -310,6 +310,6 @@ fn a_reader_in_another_handle_sees_flushed_records_and_waits_at_a_partial_frame(
     // ...and is read once complete.
     file.write_all(&frame[10..]).unwrap();
     let polled = consumer.poll(10).unwrap();
-    assert_eq!(polled.topics[0].1[0].value, b"second");
+    assert_eq!(polled.topics[0].1[0].value, &b"second"[..]);
     assert_eq!(consumer.position(&TopicPartition::new("t", 0)), Some(2));
 }

@@ -105,7 +105,14 @@ mod tests {
     }
 
     fn input(value: &[u8], offset: u64) -> Input {
-        Input { input: 0, topic: 0, partition: 2, offset, value: value.to_vec(), read_at: Instant::now() }
+        Input {
+            input: 0,
+            topic: 0,
+            partition: 2,
+            offset,
+            value: bytes::Bytes::copy_from_slice(value),
+            read_at: Instant::now(),
+        }
     }
 
     #[test]
