@@ -38,6 +38,7 @@ use crate::stream::changelog::MapDelta;
 use crate::stream::layered::{Delta, Layered, Whole};
 use crate::stream::time::duration_micros;
 use crate::stream::window::Accumulator;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -46,8 +47,9 @@ use std::time::Duration;
 /// empty), layered so that a checkpoint is cut in constant time ([`crate::stream::layered`]).
 /// A million sessions may be open at once, so the expiry index does not copy the id: it holds
 /// the id's hash and the session number, and finds the id by both
-/// ([`Layered::find_key`]; numbers are unique among open sessions).
-type Open = Layered<Box<str>, Vec<Session>>;
+/// ([`Layered::find_key`]; numbers are unique among open sessions). Ids of up to 24 bytes sit
+/// in the table itself, so a lookup compares them without following a pointer.
+type Open = Layered<CompactString, Vec<Session>>;
 
 /// Session settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,7 +232,7 @@ struct Image<O> {
 
 /// A whole [`Sessionizer`] as of an epoch's end (see [`Sessionizer::whole`]).
 #[derive(Serialize)]
-pub struct SessionizerImage(Image<Whole<Box<str>, Vec<Session>>>);
+pub struct SessionizerImage(Image<Whole<CompactString, Vec<Session>>>);
 
 /// [`Image`] read back.
 #[derive(Deserialize)]
@@ -257,7 +259,7 @@ impl<'de> Deserialize<'de> for Sessionizer {
         let mut expiry = BTreeSet::new();
         let mut sessions = 0;
         for (id, open_sessions) in open.iter() {
-            let hash = open.hash(&**id);
+            let hash = open.hash(id.as_str());
             sessions += open_sessions.len();
             expiry.extend(open_sessions.iter().map(|s| (s.last.saturating_add(gap), s.id, hash)));
         }
@@ -270,7 +272,7 @@ impl<'de> Deserialize<'de> for Sessionizer {
 pub struct SessionizerChanges {
     watermark: Option<i64>,
     next_id: u64,
-    open: Delta<Box<str>, Vec<Session>>,
+    open: Delta<CompactString, Vec<Session>>,
 }
 
 /// [`SessionizerChanges`] read back.
@@ -278,7 +280,7 @@ pub struct SessionizerChanges {
 pub struct SessionizerDelta {
     watermark: Option<i64>,
     next_id: u64,
-    open: MapDelta<Box<str>, Vec<Session>>,
+    open: MapDelta<CompactString, Vec<Session>>,
 }
 
 impl Sessionizer {
@@ -330,7 +332,7 @@ impl Sessionizer {
     }
 
     /// Sets the open sessions of `session_id` (none: removes it), with exact expiry entries.
-    fn set(&mut self, session_id: Box<str>, sessions: Vec<Session>) {
+    fn set(&mut self, session_id: CompactString, sessions: Vec<Session>) {
         let hash = self.open.hash(&*session_id);
         self.sessions -= self.open.get_hashed(hash, &*session_id).map_or(0, Vec::len);
         self.sessions += sessions.len();
@@ -400,7 +402,7 @@ impl Sessionizer {
                 sessions.reserve_exact(1);
                 sessions.insert(at, session);
             }
-            None => drop(self.open.insert(click.session_id.into(), vec![session])),
+            None => drop(self.open.insert(CompactString::new(click.session_id), vec![session])),
         }
         Observed::Opened
     }

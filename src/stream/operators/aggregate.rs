@@ -23,6 +23,7 @@ use crate::stream::outputs::{LateEventRow, Outputs, WindowRow, event_date};
 use crate::stream::window::{
     Added, Closed, Key, StoreChanges, StoreDelta, StoreImage, WindowError, WindowSpec, WindowStore,
 };
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::time::Duration;
@@ -36,9 +37,12 @@ pub struct Scored<'a> {
     pub source_offset: u64,
 }
 
-type Merchant = String;
+// Keys are compact strings: a key of up to 24 bytes sits in the hash table itself, so a lookup
+// compares it without following a pointer, and building the composite key allocates nothing.
+type Merchant = CompactString;
+type Country = CompactString;
 /// (merchant, payment method, country).
-type MerchantPaymentCountry = (String, String, String);
+type MerchantPaymentCountry = (CompactString, CompactString, CompactString);
 
 /// Every window family's state: what the checkpoint stores.
 #[derive(Clone, Serialize, Deserialize)]
@@ -48,7 +52,7 @@ struct Stores {
     platform_1h: WindowStore<(), Kpi>,
     merchant_15m: WindowStore<Merchant, Kpi>,
     customer_1h: WindowStore<UserKey, Kpi>,
-    country_30m: WindowStore<String, Kpi>,
+    country_30m: WindowStore<Country, Kpi>,
     merchant_payment_country_10m: WindowStore<MerchantPaymentCountry, Kpi>,
 }
 
@@ -60,7 +64,7 @@ struct StoresChanges {
     platform_1h: StoreChanges<(), Kpi>,
     merchant_15m: StoreChanges<Merchant, Kpi>,
     customer_1h: StoreChanges<UserKey, Kpi>,
-    country_30m: StoreChanges<String, Kpi>,
+    country_30m: StoreChanges<Country, Kpi>,
     merchant_payment_country_10m: StoreChanges<MerchantPaymentCountry, Kpi>,
 }
 
@@ -72,7 +76,7 @@ struct StoresImage {
     platform_1h: StoreImage<(), Kpi>,
     merchant_15m: StoreImage<Merchant, Kpi>,
     customer_1h: StoreImage<UserKey, Kpi>,
-    country_30m: StoreImage<String, Kpi>,
+    country_30m: StoreImage<Country, Kpi>,
     merchant_payment_country_10m: StoreImage<MerchantPaymentCountry, Kpi>,
 }
 
@@ -84,7 +88,7 @@ struct StoresDelta {
     platform_1h: StoreDelta<(), Kpi>,
     merchant_15m: StoreDelta<Merchant, Kpi>,
     customer_1h: StoreDelta<UserKey, Kpi>,
-    country_30m: StoreDelta<String, Kpi>,
+    country_30m: StoreDelta<Country, Kpi>,
     merchant_payment_country_10m: StoreDelta<MerchantPaymentCountry, Kpi>,
 }
 
@@ -137,9 +141,6 @@ impl Stores {
 pub struct Aggregate {
     stores: Stores,
     late_events: u64,
-    /// Reused for each event's merchant x payment method x country key: the store copies a key
-    /// only when it is new, so the common case allocates nothing.
-    scratch: MerchantPaymentCountry,
 }
 
 const MINUTE: u64 = 60;
@@ -165,7 +166,6 @@ impl Aggregate {
                 merchant_payment_country_10m: store(WindowSpec::tumbling(mins(10))?, l)?,
             },
             late_events: 0,
-            scratch: Default::default(),
         })
     }
 
@@ -201,13 +201,11 @@ impl Aggregate {
     pub fn add(&mut self, e: &Scored<'_>, watermark: Option<Timestamp>, out: &mut Outputs) {
         let ts = e.tx.timestamp;
         let s = &mut self.stores;
-        let key = &mut self.scratch;
-        for (part, value) in
-            [(&mut key.0, e.tx.merchant.as_str()), (&mut key.1, e.tx.payment_method.as_str()), (&mut key.2, e.country)]
-        {
-            part.clear();
-            part.push_str(value);
-        }
+        let key: MerchantPaymentCountry = (
+            e.tx.merchant.clone(),
+            CompactString::const_new(e.tx.payment_method.as_str()),
+            CompactString::new(e.country),
+        );
         let user = UserKey::of(&e.tx.user_id);
         let added = [
             ("kpi_1m", s.kpi_1m.add(&(), ts, &e.kpi, watermark)),
@@ -216,7 +214,7 @@ impl Aggregate {
             ("merchant_15m", s.merchant_15m.add(e.tx.merchant.as_str(), ts, &e.kpi, watermark)),
             ("customer_1h", s.customer_1h.add(&user, ts, &e.kpi, watermark)),
             ("country_30m", s.country_30m.add(e.country, ts, &e.kpi, watermark)),
-            ("merchant_payment_country_10m", s.merchant_payment_country_10m.add(&*key, ts, &e.kpi, watermark)),
+            ("merchant_payment_country_10m", s.merchant_payment_country_10m.add(&key, ts, &e.kpi, watermark)),
         ];
         for (table, added) in added {
             if added.is_late_event() {
@@ -252,13 +250,13 @@ impl Aggregate {
             "kpi_1m" => partial(&s.kpi_1m, |()| Keys::default()),
             "kpi_1m_sliding" => partial(&s.kpi_1m_sliding, |()| Keys::default()),
             "platform_1h" => partial(&s.platform_1h, |()| Keys::default()),
-            "merchant_15m" => partial(&s.merchant_15m, |m| Keys { merchant: Some(m.clone()), ..Keys::default() }),
+            "merchant_15m" => partial(&s.merchant_15m, |m| Keys { merchant: Some(m.to_string()), ..Keys::default() }),
             "customer_1h" => partial(&s.customer_1h, |u| Keys { user_id: Some(u.to_string()), ..Keys::default() }),
-            "country_30m" => partial(&s.country_30m, |c| Keys { country: Some(c.clone()), ..Keys::default() }),
+            "country_30m" => partial(&s.country_30m, |c| Keys { country: Some(c.to_string()), ..Keys::default() }),
             "merchant_payment_country_10m" => partial(&s.merchant_payment_country_10m, |(m, p, c)| Keys {
-                merchant: Some(m.clone()),
-                payment_method: Some(p.clone()),
-                country: Some(c.clone()),
+                merchant: Some(m.to_string()),
+                payment_method: Some(p.to_string()),
+                country: Some(c.to_string()),
                 user_id: None,
             }),
             _ => Vec::new(),
@@ -354,7 +352,13 @@ impl Operator for Aggregate {
         let mut more = emit("kpi_1m", &mut s.kpi_1m, at, |()| Keys::default(), out);
         more |= emit("kpi_1m_sliding", &mut s.kpi_1m_sliding, at, |()| Keys::default(), out);
         more |= emit("platform_1h", &mut s.platform_1h, at, |()| Keys::default(), out);
-        more |= emit("merchant_15m", &mut s.merchant_15m, at, |m| Keys { merchant: Some(m), ..Keys::default() }, out);
+        more |= emit(
+            "merchant_15m",
+            &mut s.merchant_15m,
+            at,
+            |m| Keys { merchant: Some(m.into()), ..Keys::default() },
+            out,
+        );
         more |= emit(
             "customer_1h",
             &mut s.customer_1h,
@@ -362,12 +366,18 @@ impl Operator for Aggregate {
             |u| Keys { user_id: Some(u.to_string()), ..Keys::default() },
             out,
         );
-        more |= emit("country_30m", &mut s.country_30m, at, |c| Keys { country: Some(c), ..Keys::default() }, out);
+        more |=
+            emit("country_30m", &mut s.country_30m, at, |c| Keys { country: Some(c.into()), ..Keys::default() }, out);
         more |= emit(
             "merchant_payment_country_10m",
             &mut s.merchant_payment_country_10m,
             at,
-            |(m, p, c)| Keys { merchant: Some(m), payment_method: Some(p), country: Some(c), user_id: None },
+            |(m, p, c)| Keys {
+                merchant: Some(m.into()),
+                payment_method: Some(p.into()),
+                country: Some(c.into()),
+                user_id: None,
+            },
             out,
         );
         more

@@ -14,6 +14,7 @@ use crate::stream::layered::Layered;
 use crate::stream::operator::{Operator, OperatorError, Snapshot, load, snapshot};
 use crate::stream::outputs::{FunnelRow, LateEventRow, Outputs, SessionRow, event_date};
 use crate::stream::window::{StoreDelta, WindowError, WindowSpec, WindowStore};
+use compact_str::CompactString;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::Duration;
@@ -34,7 +35,7 @@ pub enum SessionsError {
 
 pub struct Sessions {
     sessionizer: Sessionizer,
-    funnel: WindowStore<String, Funnel>,
+    funnel: WindowStore<CompactString, Funnel>,
     /// User ids by their hash, for session rows (the sessionizer keeps hashes only), with the
     /// time of the user's last click (microseconds) so that the map can be pruned.
     users: Layered<u64, (UserKey, i64)>,
@@ -121,7 +122,7 @@ impl Operator for Sessions {
                 self.slices.entry(last.div_euclid(self.gap)).or_default().push(*user);
             }
         } else {
-            let (sessions, funnel, users, watermark): (SessionizerDelta, StoreDelta<String, Funnel>, Users, _) =
+            let (sessions, funnel, users, watermark): (SessionizerDelta, StoreDelta<CompactString, Funnel>, Users, _) =
                 load(self.name(), image)?;
             self.sessionizer.apply(sessions);
             self.funnel.apply(funnel).map_err(|e| OperatorError::new(self.name(), e))?;
@@ -164,7 +165,7 @@ impl Operator for Sessions {
             out.funnels.push(FunnelRow {
                 window_start: closed.window.start,
                 window_end: closed.window.end,
-                category: closed.key,
+                category: closed.key.into(),
                 views,
                 cart_adds,
                 purchases,

@@ -176,7 +176,8 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
     pub fn add<Q>(&mut self, key: &Q, ts: Timestamp, input: &A::Input, watermark: Option<Timestamp>) -> Added
     where
         K: Borrow<Q>,
-        Q: Ord + Hash + ToOwned<Owned = K> + ?Sized,
+        Q: Ord + Hash + ToOwned + ?Sized,
+        Q::Owned: Into<K>,
     {
         let wm = self.raise(watermark);
         let size = self.geometry.size;
@@ -207,7 +208,8 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
     fn count<Q>(&mut self, key: &Q, pane: i64, first: i64, input: &A::Input)
     where
         K: Borrow<Q>,
-        Q: Ord + Hash + ToOwned<Owned = K> + ?Sized,
+        Q: Ord + Hash + ToOwned + ?Sized,
+        Q::Owned: Into<K>,
     {
         let (size, wm, lateness) = (self.geometry.size, self.watermark, self.lateness);
         match self.keys.get_mut(key) {
@@ -228,17 +230,19 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
                 }
                 if first < state.next {
                     // An earlier pane: its windows close before the key's next one did.
-                    self.due.remove(&(state.next + size, key.to_owned()));
+                    let key: K = key.to_owned().into();
+                    self.due.remove(&(state.next + size, key.clone()));
                     state.next = first;
-                    self.due.insert((first + size, key.to_owned()));
+                    self.due.insert((first + size, key));
                 }
             }
             None => {
                 let mut acc = A::default();
                 acc.add(input);
                 let panes = vec![Pane { start: pane, acc }]; // capacity 1
-                self.keys.insert(key.to_owned(), KeyState { next: first, panes });
-                self.due.insert((first + size, key.to_owned()));
+                let key: K = key.to_owned().into();
+                self.keys.insert(key.clone(), KeyState { next: first, panes });
+                self.due.insert((first + size, key));
             }
         }
     }
@@ -247,12 +251,13 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
     fn freeze_key<Q>(&mut self, key: &Q)
     where
         K: Borrow<Q>,
-        Q: Ord + Hash + ToOwned<Owned = K> + ?Sized,
+        Q: Ord + Hash + ToOwned + ?Sized,
+        Q::Owned: Into<K>,
     {
         while let Some(end) = self.keys.get(key).map(|state| state.next + self.geometry.size)
             && self.is_final(end)
         {
-            let key = key.to_owned();
+            let key: K = key.to_owned().into();
             self.due.remove(&(end, key.clone()));
             if let Some((start, acc)) = self.freeze(end, &key) {
                 self.frozen.insert((start, key), acc);
