@@ -164,13 +164,17 @@ impl<'a> super::RawEvent<'a> for RawClick<'a> {
     }
 }
 
-pub(crate) fn build<'a>(get: impl Fn(&'static str) -> Option<RawField<'a>>, v: &Validator) -> FieldResult<ClickEvent> {
+pub(crate) fn build<'a>(
+    get: impl Fn(&'static str) -> Option<RawField<'a>>,
+    v: &Validator,
+    now: Timestamp,
+) -> FieldResult<ClickEvent> {
     let field = |name: &'static str| get(name).and_then(RawField::present);
     let required = |name: &'static str| field(name).ok_or(FieldError { field: name, problem: Problem::Missing });
 
     let event_type = ClickType::from_field(required("event_type")?, "event_type")?;
     let event_timestamp = required("event_timestamp")?.timestamp("event_timestamp")?;
-    v.check_not_future("event_timestamp", event_timestamp)?;
+    v.check_not_future("event_timestamp", event_timestamp, now)?;
     let product_id = field("product_id").map(|r| r.text("product_id")).transpose()?;
     if product_id.is_none() && event_type != ClickType::PageView {
         // Every event but a page view is about a product.

@@ -271,6 +271,9 @@ impl<'a> RawField<'a> {
 
     pub fn ip(self, field: &'static str) -> FieldResult<std::net::IpAddr> {
         let text = self.string(field)?;
+        if let Some(v4) = dotted_quad(text.trim()) {
+            return Ok(v4.into());
+        }
         text.trim().parse().map_err(|_| FieldError {
             field,
             problem: Problem::Invalid(format!("{:?} is not an IP address", short(&text))),
@@ -350,9 +353,68 @@ macro_rules! vocabulary {
 }
 pub(crate) use vocabulary;
 
+/// The common spelling of an IPv4 address, four decimal octets without leading zeros, parsed in
+/// one pass; `None` for anything else, which the standard parser then decides. Every address
+/// this accepts, the standard parser accepts with the same value (a test checks), in a fraction
+/// of its time (it was a tenth of decoding a click).
+fn dotted_quad(text: &str) -> Option<std::net::Ipv4Addr> {
+    let b = text.as_bytes();
+    let (mut octets, mut i) = ([0u8; 4], 0);
+    for (n, octet) in octets.iter_mut().enumerate() {
+        if n > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut value = 0u32;
+        while i - start < 3
+            && let Some(d) = b.get(i).filter(|d| d.is_ascii_digit())
+        {
+            value = value * 10 + u32::from(d - b'0');
+            i += 1;
+        }
+        let digits = i - start;
+        if digits == 0 || (digits > 1 && b[start] == b'0') {
+            return None;
+        }
+        *octet = u8::try_from(value).ok()?;
+    }
+    (i == b.len()).then_some(std::net::Ipv4Addr::from(octets))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fast IPv4 path accepts only what the standard parser accepts, with the same value,
+        /// and every usual address.
+        #[test]
+        fn dotted_quads_parse_as_the_standard_parser_does(
+            text in prop_oneof!["[0-9.]{0,17}", "[0-9]{1,4}\\.[0-9]{1,4}\\.[0-9]{1,4}\\.[0-9]{1,4}", "[0-9a-f:. ]{0,20}"],
+            octets in any::<[u8; 4]>(),
+        ) {
+            if let Some(v4) = dotted_quad(&text) {
+                prop_assert_eq!(text.parse::<std::net::Ipv4Addr>().ok(), Some(v4));
+            }
+            let usual = std::net::Ipv4Addr::from(octets);
+            prop_assert_eq!(dotted_quad(&usual.to_string()), Some(usual));
+        }
+    }
+
+    #[test]
+    fn ip_addresses_of_either_kind_parse_and_bad_ones_name_the_field() {
+        let ip = |t: &str| RawField::Text(t).ip("ip_address");
+        assert_eq!(ip(" 10.0.0.255 ").unwrap().to_string(), "10.0.0.255");
+        assert_eq!(ip("2001:db8::1").unwrap().to_string(), "2001:db8::1");
+        for bad in ["10.0.0.256", "10.0.0", "10.0.0.1.", "1..2.3", "010.0.0.1", "10.0.0.1x"] {
+            let e = ip(bad).unwrap_err();
+            assert_eq!((e.field, e.problem.reason()), ("ip_address", "invalid_value"), "{bad}");
+        }
+    }
 
     fn json(text: &str) -> JsonValue<'_> {
         serde_json::from_str::<JsonValue<'_>>(text).unwrap()

@@ -220,8 +220,14 @@ impl Validator {
         &self.pseudonymizer
     }
 
-    fn check_not_future(&self, field: &'static str, t: Timestamp) -> Result<(), FieldError> {
-        let limit = self.clock.now().plus_micros(self.max_future_micros);
+    /// The time future timestamps are measured from, by the validator's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Refuses `t` when it is more than the allowed skew after `now`.
+    fn check_not_future(&self, field: &'static str, t: Timestamp, now: Timestamp) -> Result<(), FieldError> {
+        let limit = now.plus_micros(self.max_future_micros);
         if t > limit {
             return Err(FieldError {
                 field,
@@ -249,6 +255,12 @@ impl Validator {
 
 /// Decodes and validates one JSON event (a line of a JSON-lines file, an HTTP item, a bus record).
 pub fn decode_json(kind: EventKind, bytes: &[u8], v: &Validator) -> Result<Event, DecodeError> {
+    decode_json_at(kind, bytes, v, v.now())
+}
+
+/// [`decode_json`] with future timestamps measured from `now`, a time the caller read from the
+/// validator's clock (once for a batch of records, rather than once per record).
+pub fn decode_json_at(kind: EventKind, bytes: &[u8], v: &Validator, now: Timestamp) -> Result<Event, DecodeError> {
     let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::Utf8 { column: e.valid_up_to() + 1 })?;
     let trimmed = text.trim_start();
     if !trimmed.starts_with('{') {
@@ -261,12 +273,12 @@ pub fn decode_json(kind: EventKind, bytes: &[u8], v: &Validator) -> Result<Event
         EventKind::Transaction => {
             let raw: transaction::RawTransaction<'_> = split_members(text)?;
             check_version(raw.version())?;
-            Ok(Event::Transaction(transaction::build(|name| raw.field(name), v)?))
+            Ok(Event::Transaction(transaction::build(|name| raw.field(name), v, now)?))
         }
         EventKind::Click => {
             let raw: click::RawClick<'_> = split_members(text)?;
             check_version(raw.version())?;
-            Ok(Event::Click(click::build(|name| raw.field(name), v)?))
+            Ok(Event::Click(click::build(|name| raw.field(name), v, now)?))
         }
     }
 }
@@ -349,8 +361,8 @@ impl CsvLayout {
 pub fn decode_csv(layout: &CsvLayout, record: &csv::StringRecord, v: &Validator) -> Result<Event, DecodeError> {
     let get = |name: &'static str| layout.cell(record, name);
     Ok(match layout.kind {
-        EventKind::Transaction => Event::Transaction(transaction::build(get, v)?),
-        EventKind::Click => Event::Click(click::build(get, v)?),
+        EventKind::Transaction => Event::Transaction(transaction::build(get, v, v.now())?),
+        EventKind::Click => Event::Click(click::build(get, v, v.now())?),
     })
 }
 

@@ -276,7 +276,11 @@ impl<'a> super::RawEvent<'a> for RawTransaction<'a> {
 }
 
 /// Builds a validated transaction from its fields, looked up by name.
-pub(crate) fn build<'a>(get: impl Fn(&'static str) -> Option<RawField<'a>>, v: &Validator) -> FieldResult<Transaction> {
+pub(crate) fn build<'a>(
+    get: impl Fn(&'static str) -> Option<RawField<'a>>,
+    v: &Validator,
+    now: Timestamp,
+) -> FieldResult<Transaction> {
     let field = |name: &'static str| get(name).and_then(RawField::present);
     let required = |name: &'static str| field(name).ok_or(super::FieldError { field: name, problem: Problem::Missing });
 
@@ -298,7 +302,7 @@ pub(crate) fn build<'a>(get: impl Fn(&'static str) -> Option<RawField<'a>>, v: &
         None => CompactString::const_new("USD"),
     };
     let timestamp = required("timestamp")?.timestamp("timestamp")?;
-    v.check_not_future("timestamp", timestamp)?;
+    v.check_not_future("timestamp", timestamp, now)?;
     Ok(Transaction {
         transaction_id: required("transaction_id")?.text("transaction_id")?,
         user_id: required("user_id")?.user_id("user_id")?,
