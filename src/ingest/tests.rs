@@ -120,7 +120,7 @@ fn click_fixture_counts_every_reason_exactly() {
     assert_eq!(s.per_file[0].schema, Some("click"));
     let clicks = bus.records(topic::CLICKSTREAM);
     assert_eq!(clicks.len(), 3);
-    assert!(clicks.iter().all(|r| r.key == &b"s1"[..]), "keyed by session");
+    assert!(clicks.iter().all(|r| r.key == b"s1"[..]), "keyed by session");
     assert!(dead_letters(&bus).iter().all(|d| d.kind == "click"));
 }
 
