@@ -25,7 +25,7 @@ pub(crate) struct Device {
 pub(crate) struct Customer {
     pub user_id: i64,
     /// Pseudonym of the e-mail address; the address itself is never kept.
-    pub email: CompactString,
+    pub email: bytestring::ByteString,
     /// Index into [`CITIES`].
     pub home: usize,
     pub devices: Vec<Device>,

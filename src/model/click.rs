@@ -1,8 +1,9 @@
 //! `ClickEvent`: one step of a shopping session (seed 002's clickstream schema).
 
-use super::fields::{FieldResult, JsonValue, RawField, Vocabulary, vocabulary};
+use super::fields::{FieldResult, JsonValue, RawField, RecordText, Vocabulary, vocabulary};
 use super::json::{Object, key};
 use super::{FieldError, Problem, Timestamp, UserId, Validator};
+use bytestring::ByteString;
 use compact_str::CompactString;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -35,9 +36,9 @@ pub struct ClickEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quantity: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub page_url: Option<CompactString>,
+    pub page_url: Option<ByteString>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<CompactString>,
+    pub user_agent: Option<ByteString>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<IpAddr>,
 }
@@ -164,10 +165,13 @@ impl<'a> super::RawEvent<'a> for RawClick<'a> {
     }
 }
 
+/// Builds a validated click from its fields, looked up by name; long text fields are slices of
+/// `record` where they can be.
 pub(crate) fn build<'a>(
     get: impl Fn(&'static str) -> Option<RawField<'a>>,
     v: &Validator,
     now: Timestamp,
+    record: RecordText<'_>,
 ) -> FieldResult<ClickEvent> {
     let field = |name: &'static str| get(name).and_then(RawField::present);
     let required = |name: &'static str| field(name).ok_or(FieldError { field: name, problem: Problem::Missing });
@@ -200,8 +204,8 @@ pub(crate) fn build<'a>(
         category: field("category").map(|r| r.text("category")).transpose()?,
         price,
         quantity,
-        page_url: field("page_url").map(|r| r.text("page_url")).transpose()?,
-        user_agent: field("user_agent").map(|r| r.text("user_agent")).transpose()?,
+        page_url: field("page_url").map(|r| r.long_text("page_url", record)).transpose()?,
+        user_agent: field("user_agent").map(|r| r.long_text("user_agent", record)).transpose()?,
         ip_address: field("ip_address").map(|r| r.ip("ip_address")).transpose()?,
     })
 }

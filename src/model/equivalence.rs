@@ -33,6 +33,11 @@ fn text() -> impl Strategy<Value = CompactString> {
     .prop_map(CompactString::from)
 }
 
+/// Long text fields are strings over shared bytes.
+fn long_text() -> impl Strategy<Value = bytestring::ByteString> {
+    text().prop_map(|s| bytestring::ByteString::from(s.as_str()))
+}
+
 fn float() -> impl Strategy<Value = f64> {
     prop_oneof![
         any::<f64>(),
@@ -86,7 +91,7 @@ prop_compose! {
             (vocab(), text(), text(), proptest::option::of(text()), proptest::option::of(text()), any::<Option<u32>>()),
         (currency, channel, ip_address, session_id, customer_email, injected_scenario) in
             (text(), proptest::option::of(vocab()), any::<Option<IpAddr>>(), proptest::option::of(text()),
-             proptest::option::of(text()), proptest::option::of(vocab())),
+             proptest::option::of(long_text()), proptest::option::of(vocab())),
     ) -> Transaction {
         Transaction {
             transaction_id, user_id, amount, merchant, timestamp, is_fraud, payment_method, location, device_id,
@@ -102,7 +107,7 @@ prop_compose! {
             (text(), user_id(), text(), vocab(), timestamp(), proptest::option::of(text())),
         (category, price, quantity, page_url, user_agent, ip_address) in
             (proptest::option::of(text()), proptest::option::of(float()), any::<Option<u32>>(),
-             proptest::option::of(text()), proptest::option::of(text()), any::<Option<IpAddr>>()),
+             proptest::option::of(long_text()), proptest::option::of(long_text()), any::<Option<IpAddr>>()),
     ) -> ClickEvent {
         ClickEvent {
             event_id, user_id, session_id, event_type, event_timestamp, product_id, category, price, quantity,

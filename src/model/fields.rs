@@ -6,10 +6,22 @@
 //! types (an amount written as a string is a wrong type); CSV cells are text by nature and are
 //! parsed from their text.
 
+use bytestring::ByteString;
 use compact_str::CompactString;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
+
+/// The whole text an event was decoded from, when it is shared (a bus record): long text fields
+/// become slices of it.
+pub type RecordText<'r> = Option<&'r ByteString>;
+
+/// Whether `part` lies inside `whole`'s memory (then `whole.slice_ref(part)` is its slice).
+fn within(whole: &str, part: &str) -> bool {
+    let (start, end) = (whole.as_ptr() as usize, whole.as_ptr() as usize + whole.len());
+    let at = part.as_ptr() as usize;
+    start <= at && at + part.len() <= end
+}
 
 /// One field's value as it arrived.
 #[derive(Clone, Copy, Debug)]
@@ -174,6 +186,22 @@ impl<'a> RawField<'a> {
                     .map_err(|e| FieldError { field, problem: Problem::Invalid(e.to_string()) })
             }
         }
+    }
+
+    /// A non-empty string that is usually long (a URL, a user agent): a slice of `record` when
+    /// the text is part of it and needed no unescaping, otherwise a copy.
+    pub fn long_text(self, field: &'static str, record: RecordText<'_>) -> FieldResult<ByteString> {
+        let s = self.string(field)?;
+        if is_blank(&s) {
+            return err(field, Problem::Invalid("must not be empty".into()));
+        }
+        Ok(match s {
+            Cow::Borrowed(part) => match record {
+                Some(record) if within(record, part) => record.slice_ref(part),
+                _ => ByteString::from(part),
+            },
+            Cow::Owned(unescaped) => ByteString::from(unescaped),
+        })
     }
 
     /// A non-empty string; one of up to 24 bytes is stored inline, without allocating.

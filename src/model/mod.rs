@@ -23,6 +23,7 @@ mod user_key;
 
 pub use click::{ClickEvent, ClickType};
 pub use dead_letter::DeadLetter;
+use fields::RecordText;
 pub use fields::{FieldError, JsonValue, Problem, RawField, Vocabulary};
 pub use pseudonym::Pseudonymizer;
 pub use time::{Clock, FixedClock, MICROS_PER_SECOND, SystemClock, Timestamp};
@@ -48,6 +49,8 @@ pub fn sorted_map<K: Ord + serde::Serialize, V: serde::Serialize, H, S: serde::S
     s.collect_map(entries)
 }
 
+use bytes::Bytes;
+use bytestring::ByteString;
 use serde::Serialize;
 use std::fmt;
 use std::sync::Arc;
@@ -237,8 +240,8 @@ impl Validator {
         Ok(())
     }
 
-    fn email(&self, raw: RawField<'_>, field: &'static str) -> Result<compact_str::CompactString, FieldError> {
-        let text = raw.text(field)?;
+    fn email(&self, raw: RawField<'_>, field: &'static str, record: RecordText<'_>) -> Result<ByteString, FieldError> {
+        let text = raw.long_text(field, record)?;
         if Pseudonymizer::is_pseudonym(&text) {
             return Ok(text);
         }
@@ -253,15 +256,29 @@ impl Validator {
     }
 }
 
-/// Decodes and validates one JSON event (a line of a JSON-lines file, an HTTP item, a bus record).
+/// Decodes and validates one JSON event (a line of a JSON-lines file, an HTTP item).
 pub fn decode_json(kind: EventKind, bytes: &[u8], v: &Validator) -> Result<Event, DecodeError> {
-    decode_json_at(kind, bytes, v, v.now())
+    let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::Utf8 { column: e.valid_up_to() + 1 })?;
+    decode_text(kind, text, None, v, v.now())
 }
 
-/// [`decode_json`] with future timestamps measured from `now`, a time the caller read from the
-/// validator's clock (once for a batch of records, rather than once per record).
-pub fn decode_json_at(kind: EventKind, bytes: &[u8], v: &Validator, now: Timestamp) -> Result<Event, DecodeError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::Utf8 { column: e.valid_up_to() + 1 })?;
+/// Decodes and validates one bus record, with future timestamps measured from `now`, a time the
+/// caller read from the validator's clock (once for a batch of records, rather than once per
+/// record). The event's long text fields are slices of `record`, which they keep alive, rather
+/// than copies.
+pub fn decode_record(kind: EventKind, record: &Bytes, v: &Validator, now: Timestamp) -> Result<Event, DecodeError> {
+    let text = ByteString::try_from(record.clone()).map_err(|e| DecodeError::Utf8 { column: e.valid_up_to() + 1 })?;
+    decode_text(kind, &text, Some(&text), v, now)
+}
+
+/// Decodes `text`; `record` is the string it is the whole of, when there is one to share.
+fn decode_text(
+    kind: EventKind,
+    text: &str,
+    record: RecordText<'_>,
+    v: &Validator,
+    now: Timestamp,
+) -> Result<Event, DecodeError> {
     let trimmed = text.trim_start();
     if !trimmed.starts_with('{') {
         return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
@@ -273,12 +290,12 @@ pub fn decode_json_at(kind: EventKind, bytes: &[u8], v: &Validator, now: Timesta
         EventKind::Transaction => {
             let raw: transaction::RawTransaction<'_> = split_members(text)?;
             check_version(raw.version())?;
-            Ok(Event::Transaction(transaction::build(|name| raw.field(name), v, now)?))
+            Ok(Event::Transaction(transaction::build(|name| raw.field(name), v, now, record)?))
         }
         EventKind::Click => {
             let raw: click::RawClick<'_> = split_members(text)?;
             check_version(raw.version())?;
-            Ok(Event::Click(click::build(|name| raw.field(name), v, now)?))
+            Ok(Event::Click(click::build(|name| raw.field(name), v, now, record)?))
         }
     }
 }
@@ -361,8 +378,8 @@ impl CsvLayout {
 pub fn decode_csv(layout: &CsvLayout, record: &csv::StringRecord, v: &Validator) -> Result<Event, DecodeError> {
     let get = |name: &'static str| layout.cell(record, name);
     Ok(match layout.kind {
-        EventKind::Transaction => Event::Transaction(transaction::build(get, v, v.now())?),
-        EventKind::Click => Event::Click(click::build(get, v, v.now())?),
+        EventKind::Transaction => Event::Transaction(transaction::build(get, v, v.now(), None)?),
+        EventKind::Click => Event::Click(click::build(get, v, v.now(), None)?),
     })
 }
 

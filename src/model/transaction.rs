@@ -1,8 +1,9 @@
 //! `Transaction`: one payment, in the schema of seed 003 plus the optional e-commerce fields.
 
-use super::fields::{FieldResult, JsonValue, RawField, Vocabulary, err, is_blank, vocabulary};
+use super::fields::{FieldResult, JsonValue, RawField, RecordText, Vocabulary, err, is_blank, vocabulary};
 use super::json::{Object, key};
 use super::{Problem, Timestamp, UserId, Validator};
+use bytestring::ByteString;
 use compact_str::CompactString;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -75,7 +76,7 @@ pub struct Transaction {
     pub session_id: Option<CompactString>,
     /// Always a pseudonym (`hmac:k<version>:<hex>`), never a raw address.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub customer_email: Option<CompactString>,
+    pub customer_email: Option<ByteString>,
     /// Ground truth from the generator; see [`FraudScenario`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub injected_scenario: Option<FraudScenario>,
@@ -275,11 +276,13 @@ impl<'a> super::RawEvent<'a> for RawTransaction<'a> {
     }
 }
 
-/// Builds a validated transaction from its fields, looked up by name.
+/// Builds a validated transaction from its fields, looked up by name; the e-mail pseudonym is a
+/// slice of `record` where it can be.
 pub(crate) fn build<'a>(
     get: impl Fn(&'static str) -> Option<RawField<'a>>,
     v: &Validator,
     now: Timestamp,
+    record: RecordText<'_>,
 ) -> FieldResult<Transaction> {
     let field = |name: &'static str| get(name).and_then(RawField::present);
     let required = |name: &'static str| field(name).ok_or(super::FieldError { field: name, problem: Problem::Missing });
@@ -320,7 +323,7 @@ pub(crate) fn build<'a>(
         channel: field("channel").map(|r| Channel::from_field(r, "channel")).transpose()?,
         ip_address: field("ip_address").map(|r| r.ip("ip_address")).transpose()?,
         session_id: field("session_id").map(|r| r.text("session_id")).transpose()?,
-        customer_email: field("customer_email").map(|r| v.email(r, "customer_email")).transpose()?,
+        customer_email: field("customer_email").map(|r| v.email(r, "customer_email", record)).transpose()?,
         injected_scenario: field("injected_scenario")
             .map(|r| FraudScenario::from_field(r, "injected_scenario"))
             .transpose()?,

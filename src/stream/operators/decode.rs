@@ -5,9 +5,7 @@
 //! `bronze/dead_letter` table, with the reason code, the source partition and offset, and the raw
 //! bytes (e-mail addresses scrubbed). Processing goes on with the next record.
 
-use crate::model::{
-    ClickEvent, DeadLetter, Event, EventKind, Timestamp, Transaction, Validator, decode_json_at, topic,
-};
+use crate::model::{ClickEvent, DeadLetter, Event, EventKind, Timestamp, Transaction, Validator, decode_record, topic};
 use crate::stream::operator::Operator;
 use crate::stream::outputs::{BronzeClick, BronzeTransaction, DeadLetterRow, Outputs, event_date};
 use crate::stream::source::Input;
@@ -43,7 +41,7 @@ impl Decode {
     pub fn decode(&self, kind: EventKind, input: &Input, ingest_time: Timestamp, out: &mut Outputs) -> Option<Decoded> {
         let (source_partition, source_offset) = (input.partition, input.offset);
         // Future timestamps are measured from the time the batch was read.
-        match decode_json_at(kind, &input.value, &self.validator, ingest_time) {
+        match decode_record(kind, &input.value, &self.validator, ingest_time) {
             Ok(Event::Transaction(tx)) => {
                 let tx = Arc::new(tx);
                 let row = BronzeTransaction { source_partition, source_offset, ingest_time, tx: tx.clone() };
