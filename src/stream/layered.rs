@@ -290,16 +290,16 @@ impl<K: Hash + Eq, V> Layered<K, V> {
     /// The first key (by layer, top down) hashing to `hash` whose value passes `pred`, among the
     /// entries reads see: for a map that finds entries by something other than their key.
     pub fn find_key(&self, hash: u64, pred: impl Fn(&V) -> bool) -> Option<&K> {
-        let layers: Vec<&Layer<K, V>> =
-            std::iter::once(&self.live).chain(self.frozen.iter().rev().map(|l| &**l)).collect();
-        let shadowed = |upto: usize, k: &K| layers[..upto].iter().any(|l| l.find(hash, |(x, _)| x == k).is_some());
-        for (i, layer) in layers.iter().enumerate() {
+        // Top down; not collected, as closing sessions calls this once a session.
+        let layers = || std::iter::once(&self.live).chain(self.frozen.iter().rev().map(|l| &**l));
+        let shadowed = |upto: usize, k: &K| layers().take(upto).any(|l| l.find(hash, |(x, _)| x == k).is_some());
+        for (i, layer) in layers().enumerate() {
             let found = layer.find(hash, |(k, v)| v.as_ref().is_some_and(&pred) && !shadowed(i, k));
             if let Some((k, _)) = found {
                 return Some(k);
             }
         }
-        self.base.find(hash, |(k, v)| pred(v) && !shadowed(layers.len(), k)).map(|(k, _)| k)
+        self.base.find(hash, |(k, v)| pred(v) && !shadowed(self.frozen.len() + 1, k)).map(|(k, _)| k)
     }
 
     /// Every entry, in no particular order.
