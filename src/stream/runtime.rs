@@ -34,7 +34,7 @@
 
 use super::checkpoint::{CheckpointError, CheckpointStore, Stored};
 use super::committer::{CommitError, Committer, Encoding, FromCommitter, Tables, ToCommitter};
-use super::handover::{Gone, Handover, MAX_QUEUED_ROWS};
+use super::handover::{CHANNEL_MESSAGES, Gone, Handover, MAX_QUEUED_ROWS};
 mod options;
 mod sizes;
 
@@ -329,7 +329,7 @@ impl Processor {
     pub fn run(mut self, mut options: RunOptions) -> Result<Status, ProcessError> {
         let mut committer = self.committer.take().ok_or(ProcessError::CommitterGone)?;
         committer.tap = options.tap.take();
-        let (to_tx, to_rx) = sync_channel::<ToCommitter<ProcessorState>>(16);
+        let (to_tx, to_rx) = sync_channel::<ToCommitter<ProcessorState>>(CHANNEL_MESSAGES);
         let (done_tx, done_rx) = sync_channel::<FromCommitter>(1024);
         let handle = std::thread::Builder::new()
             .name("committer".into())
