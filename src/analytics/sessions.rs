@@ -427,24 +427,31 @@ impl Sessionizer {
                 return true;
             }
             let Some((_, id, hash)) = self.expiry.pop_first() else { break };
-            // Absorbed or replaced when there is none.
-            let Some(session_id) = self.open.find_key(hash, |ss| ss.iter().any(|s| s.id == id)).cloned() else {
-                continue;
-            };
-            let sessions = self.open.get_mut_hashed(hash, &*session_id).expect("found by this id");
-            let i = sessions.iter().position(|s| s.id == id).expect("found by this id");
-            let due = sessions[i].last.saturating_add(self.gap);
-            if due > wm {
-                self.expiry.insert((due, id, hash));
-                continue;
+            let gap = self.gap;
+            let taken = self.open.update_where(
+                hash,
+                |sessions| sessions.iter().any(|s| s.id == id),
+                |session_id, sessions| {
+                    let Some(i) = sessions.iter().position(|s| s.id == id) else { return (None, false) };
+                    let due = sessions[i].last.saturating_add(gap);
+                    if due > wm {
+                        return (Some(Err(due)), false); // extended since it was filed
+                    }
+                    let session = sessions.remove(i);
+                    (Some(Ok(session.summary(session_id.to_string()))), sessions.is_empty())
+                },
+            );
+            match taken.flatten() {
+                None => {} // absorbed or replaced
+                Some(Err(due)) => {
+                    self.expiry.insert((due, id, hash));
+                }
+                Some(Ok(summary)) => {
+                    self.sessions -= 1;
+                    out.push(summary);
+                    closed += 1;
+                }
             }
-            let session = sessions.remove(i);
-            if sessions.is_empty() {
-                self.open.remove(&*session_id);
-            }
-            self.sessions -= 1;
-            out.push(session.summary(session_id.into()));
-            closed += 1;
         }
         false
     }

@@ -302,6 +302,35 @@ impl<K: Hash + Eq, V> Layered<K, V> {
         self.base.find(hash, |(k, v)| pred(v) && !shadowed(self.frozen.len() + 1, k)).map(|(k, _)| k)
     }
 
+    /// Gives the entry [`find_key`](Self::find_key) finds (the first hashing to `hash` whose
+    /// value passes `pred`) to `update`, brought into the live layer as a write would (L-3), and
+    /// removes it when `update` says so with its second result; `None` when no entry passes.
+    /// One lookup when the live layer holds the entry (it was written this epoch), where a
+    /// `find_key`, `get_mut` and `remove` took four.
+    pub fn update_where<R>(
+        &mut self,
+        hash: u64,
+        pred: impl Fn(&V) -> bool,
+        update: impl FnOnce(&K, &mut V) -> (R, bool),
+    ) -> Option<R>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let passes = |(_, v): &(K, Option<V>)| v.as_ref().is_some_and(&pred);
+        if self.live.find(hash, passes).is_none() {
+            let key = self.find_key(hash, &pred)?.clone();
+            self.lift(hash, &key);
+        }
+        let (key, slot) = self.live.find_mut(hash, passes)?;
+        let (result, remove) = update(key, slot.as_mut()?);
+        if remove {
+            *slot = None; // a tombstone, as `remove` leaves
+            self.len -= 1;
+        }
+        Some(result)
+    }
+
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
         let layers = std::iter::once(&self.live).chain(self.frozen.iter().rev().map(|l| &**l)).collect();

@@ -139,6 +139,28 @@ fn find_key_sees_through_shadowed_entries() {
 }
 
 #[test]
+fn update_where_updates_or_removes_the_entry_find_key_finds_and_leaves_cuts_alone() {
+    let mut map: Layered<String, Vec<u64>> = Layered::default();
+    map.insert("a".into(), vec![5, 6]);
+    map.insert("b".into(), vec![7]);
+    let (a, b) = (map.hash("a"), map.hash("b"));
+    // In the live layer.
+    let first = map.update_where(a, |v| v.contains(&5), |k, v| (format!("{k}{}", v.remove(0)), false));
+    assert_eq!(first.as_deref(), Some("a5"));
+    assert_eq!(map.update_where(a, |v| v.contains(&5), |_, _| ((), true)), None, "5 is gone");
+    // Below a cut: lifted (the cut keeps its value), then removed.
+    let whole = map.whole();
+    assert_eq!(map.update_where(b, |v| v.contains(&7), |_, v| (v.pop(), v.is_empty())), Some(Some(7)));
+    assert_eq!((map.len(), map.get("b"), map.get("a")), (1, None, Some(&vec![6])));
+    assert_eq!(map.update_where(b, |v| v.is_empty(), |_, _| ((), true)), None, "a removal is not found");
+    let image: BTreeMap<String, Vec<u64>> = decode(&whole);
+    assert_eq!(image, BTreeMap::from([("a".into(), vec![6]), ("b".into(), vec![7])]), "L-3");
+    drop(whole);
+    let MapDelta::<String, Vec<u64>>(set, removed) = decode(&map.delta());
+    assert_eq!((set, removed), (vec![], vec!["b".to_string()]), "the removal is in the next delta");
+}
+
+#[test]
 fn l4_a_merged_layer_becomes_the_next_live_layer_with_its_slots_reset() {
     let mut map: Layered<u32, u32> = Layered::default();
     (0..1000).for_each(|k| {
