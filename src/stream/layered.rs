@@ -305,8 +305,9 @@ impl<K: Hash + Eq, V> Layered<K, V> {
     /// Gives the entry [`find_key`](Self::find_key) finds (the first hashing to `hash` whose
     /// value passes `pred`) to `update`, brought into the live layer as a write would (L-3), and
     /// removes it when `update` says so with its second result; `None` when no entry passes.
-    /// One lookup when the live layer holds the entry (it was written this epoch), where a
-    /// `find_key`, `get_mut` and `remove` took four.
+    /// When the live layer holds the entry (it was written this epoch) that is two probes of one
+    /// table, the second in cache; `find_key`, a clone of the key, `get_mut` and `remove` took
+    /// four lookups.
     pub fn update_where<R>(
         &mut self,
         hash: u64,
