@@ -12,9 +12,9 @@
 //!
 //! The channel is kept short because what it holds is not bounded by rows: when the watermark
 //! closes an hour, each message carries thousands of windows (a row and an `analytics` message
-//! each, about a kilobyte together). With 16 messages in the channel on top of the queue, the end
-//! of a run with a million customers held some 350 MB of closed windows between the two threads,
-//! which set the processor's peak memory.
+//! each, about a kilobyte together). With 16 messages in the channel on top of the queue, an hour's
+//! end or the end of a run closing a million customers' windows held up to some 350 MB of closed
+//! windows between the two threads, which set the processor's peak memory.
 
 use super::committer::ToCommitter;
 use std::collections::VecDeque;
