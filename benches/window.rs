@@ -97,10 +97,10 @@ fn run(events: &[Event], mut s: Stores) -> (usize, usize) {
             let w = Timestamp::from_micros(max_ts - 5_000_000);
             watermark = Some(w);
             if let Some(p) = &mut s.platform {
-                p.advance_into(w, &mut platform_out);
+                p.advance_some(w, usize::MAX, |c| platform_out.push(c));
             }
             if let Some(m) = &mut s.merchants {
-                m.advance_into(w, &mut merchant_out);
+                m.advance_some(w, usize::MAX, |c| merchant_out.push(c));
             }
             closed += platform_out.len() + merchant_out.len();
             platform_out.clear();

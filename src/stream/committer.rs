@@ -30,7 +30,7 @@ use super::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Draft, Sto
 use super::outputs::Outputs;
 use super::source::Offsets;
 use crate::bus::{BusError, Producer};
-use crate::model::Clock;
+use crate::model::{Clock, topic};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -155,8 +155,17 @@ impl Committer {
         for (topic, key, value) in &outputs.messages {
             self.producer.send(topic, key, value)?;
         }
+        // Closed windows go to `analytics` as JSON, written here rather than on the processing
+        // thread, into two buffers for all of them.
+        let (mut key, mut value) = (Vec::new(), Vec::with_capacity(1024));
+        for (table, row) in &outputs.windows {
+            match row.analytics_record(table, &mut key, &mut value) {
+                Ok(()) => self.producer.send(topic::ANALYTICS, &key, &value)?,
+                Err(e) => tracing::warn!(table, window_start = %row.window_start, "analytics record not written: {e}"),
+            }
+        }
         // Alerts should reach their readers now, not at the end of the epoch.
-        if !outputs.messages.is_empty() {
+        if !outputs.messages.is_empty() || !outputs.windows.is_empty() {
             self.producer.flush()?;
         }
         self.tables.write(outputs)?;

@@ -11,18 +11,18 @@
 //! come every few milliseconds at a low rate and would stop processing for any short pause.
 //!
 //! The channel is kept short because what it holds is not bounded by rows: when the watermark
-//! closes an hour, each message carries thousands of windows (a row and an `analytics` message
-//! each, about a kilobyte together). With 16 messages in the channel on top of the queue, an hour's
-//! end or the end of a run closing a million customers' windows held up to some 350 MB of closed
-//! windows between the two threads, which set the processor's peak memory.
+//! closes an hour, each message carries thousands of windows. With 16 messages in the channel on
+//! top of the queue, an hour's end or the end of a run closing a million customers' windows held
+//! up to some 350 MB of closed windows between the two threads (then a row and an `analytics`
+//! message each), which set the processor's peak memory.
 
 use super::committer::ToCommitter;
 use std::collections::VecDeque;
 use std::sync::mpsc::{SyncSender, TrySendError};
 
 /// The most rows waiting on the processing side before sending blocks: a couple of seconds of a
-/// busy shop's output. A closed window counts twice (its row and its `analytics` message, about
-/// a kilobyte together), so a queue of closed windows holds about 125 MB at most.
+/// busy shop's output. A closed window's row is about 500 bytes (its `analytics` message is
+/// written by the committer), so a queue of closed windows holds about 125 MB at most.
 pub const MAX_QUEUED_ROWS: usize = 250_000;
 
 /// Messages the channel to the committer holds (the rest wait in the queue, counted).

@@ -332,6 +332,25 @@ pub struct WindowRow {
 
 /// `gold/sessions`: a clickstream session closed after the inactivity gap.
 #[derive(Clone, Debug, Serialize, PartialEq)]
+impl WindowRow {
+    /// Its record on the `analytics` topic, written over `key` and `value`: the key is
+    /// `<table>/<window start in microseconds>` (the same window gives the same key on a replay),
+    /// the value `{"table":"<table>","window":<the row as JSON>}`.
+    pub fn analytics_record(&self, table: &str, key: &mut Vec<u8>, value: &mut Vec<u8>) -> serde_json::Result<()> {
+        key.clear();
+        key.extend_from_slice(table.as_bytes());
+        key.push(b'/');
+        key.extend_from_slice(itoa::Buffer::new().format(self.window_start.micros()).as_bytes());
+        value.clear();
+        value.extend_from_slice(b"{\"table\":");
+        serde_json::to_writer(&mut *value, table)?;
+        value.extend_from_slice(b",\"window\":");
+        serde_json::to_writer(&mut *value, self)?;
+        value.push(b'}');
+        Ok(())
+    }
+}
+
 pub struct SessionRow {
     pub session_id: String,
     pub user_id: String,
@@ -377,4 +396,44 @@ pub struct LateEventRow {
     pub source_partition: u32,
     pub source_offset: u64,
     pub event_date: NaiveDate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_s_analytics_record_is_keyed_by_table_and_start_and_carries_the_row() {
+        let start = Timestamp::parse("2025-01-03T10:00:00Z").unwrap();
+        let row = WindowRow {
+            window_start: start,
+            window_end: Timestamp::parse("2025-01-03T10:15:00Z").unwrap(),
+            merchant: Some("Shop \"A\"".into()),
+            user_id: None,
+            country: None,
+            payment_method: None,
+            tx_count: 2,
+            revenue: 30.5,
+            avg_amount: 15.25,
+            alert_count: 1,
+            alert_rate: 0.5,
+            known_fraud_count: 0,
+            known_fraud_rate: 0.0,
+            high_value_count: 0,
+            high_value_rate: 0.0,
+            distinct_customers: 2,
+            distinct_devices: 2,
+            distinct_merchants: 1,
+            payment_mix: r#"{"crypto":2}"#.into(),
+            event_date: event_date(start),
+        };
+        // The buffers are reused from record to record: what they held goes.
+        let (mut key, mut value) = (b"stale".to_vec(), b"stale".to_vec());
+        row.analytics_record("merchant_15m", &mut key, &mut value).unwrap();
+        assert_eq!(key, format!("merchant_15m/{}", start.micros()).into_bytes());
+        let json: serde_json::Value = serde_json::from_slice(&value).unwrap();
+        let window = serde_json::to_value(&row).unwrap();
+        assert_eq!(json, serde_json::json!({ "table": "merchant_15m", "window": window }));
+        assert_eq!(json["window"]["merchant"], "Shop \"A\"");
+    }
 }

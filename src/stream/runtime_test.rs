@@ -117,6 +117,36 @@ fn every_transaction_lands_once_and_windows_reconcile() {
     let alerts = bus.records(topic::FRAUD_ALERTS).len() as u64;
     assert_eq!(alerts, status.counters.alerts);
     assert_eq!(bus.records(topic::DEAD_LETTER).len(), 1);
+    // Every closed window is also on `analytics`, once, keyed by table and start, as its row.
+    let mut analytics = std::collections::BTreeMap::<String, Vec<serde_json::Value>>::new();
+    for record in bus.records(topic::ANALYTICS) {
+        let json: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
+        let table = json["table"].as_str().unwrap().to_string();
+        let start = crate::model::Timestamp::parse(json["window"]["window_start"].as_str().unwrap()).unwrap();
+        assert_eq!(record.key, format!("{table}/{}", start.micros()).as_bytes());
+        analytics.entry(format!("gold/{table}")).or_default().push(json["window"].clone());
+    }
+    // As text, sorted; the lake's rows read back from their text as the records were (a float
+    // read from text can differ from the one written in the last bit).
+    let by_text = |rows: &[serde_json::Value], reread: bool| {
+        let text = |r: &serde_json::Value| match reread {
+            true => serde_json::from_str::<serde_json::Value>(&r.to_string()).unwrap().to_string(),
+            false => r.to_string(),
+        };
+        let mut rows: Vec<String> = rows.iter().map(text).collect();
+        rows.sort();
+        rows
+    };
+    let tables = &super::outputs::TABLES[5..12];
+    assert_eq!(analytics.keys().map(String::as_str).collect::<Vec<_>>(), {
+        let mut t = tables.to_vec();
+        t.sort();
+        t
+    });
+    for table in tables {
+        let committed = lake.lock().unwrap().committed[*table].clone();
+        assert_eq!(by_text(&analytics[*table], false), by_text(&committed, true), "{table}");
+    }
 
     // A restart finds nothing new to do: it changes nothing and writes no checkpoint.
     let before = lake.lock().unwrap().committed.clone();

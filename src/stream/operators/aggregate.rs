@@ -12,12 +12,13 @@
 //!
 //! Each window's final result is emitted once, when the watermark passes its end plus the
 //! allowed lateness (see [`crate::stream::window`]): to the gold table and, as JSON, to the
-//! `analytics` topic. An event too late for a window it belongs to goes to the `late_events`
+//! `analytics` topic (the committer writes the JSON, off the processing thread:
+//! [`WindowRow::analytics_record`]). An event too late for a window it belongs to goes to the `late_events`
 //! table, once per table it missed, and is counted; it is never dropped silently. Open windows
 //! are readable for the live dashboard with [`Aggregate::live`].
 
 use crate::analytics::kpi::{Kpi, KpiInput, KpiOutput};
-use crate::model::{Timestamp, Transaction, UserKey, Vocabulary, topic};
+use crate::model::{Timestamp, Transaction, UserKey, Vocabulary};
 use crate::stream::operator::{Operator, OperatorError, Snapshot, load, snapshot};
 use crate::stream::outputs::{LateEventRow, Outputs, WindowRow, event_date};
 use crate::stream::window::{
@@ -299,12 +300,13 @@ fn row(keys: Keys, closed: Closed<(), KpiOutput>) -> WindowRow {
         distinct_customers: o.distinct_customers,
         distinct_devices: o.distinct_devices,
         distinct_merchants: o.distinct_merchants,
-        payment_mix: serde_json::to_string(&o.payment_mix).unwrap_or_default(),
+        payment_mix: o.payment_mix.to_json(),
         event_date: event_date(closed.window.start),
     }
 }
 
-/// Moves closed windows of one store into `out` as rows of `table` (and `analytics` messages).
+/// Moves closed windows of one store into `out` as rows of `table` (which the committer also
+/// sends to `analytics`).
 /// Emits up to `budget` windows of `store` final under `wm`; returns whether more remain.
 fn emit<K: Key>(
     table: &'static str,
@@ -313,22 +315,9 @@ fn emit<K: Key>(
     keys: impl Fn(K) -> Keys,
     out: &mut Outputs,
 ) -> bool {
-    let mut closed = Vec::new();
-    let more = store.advance_some(wm, budget, &mut closed);
-    for c in closed {
-        let r = row(keys(c.key), Closed { key: (), window: c.window, output: c.output });
-        let mut value = Vec::with_capacity(512);
-        value.extend_from_slice(b"{\"table\":\"");
-        value.extend_from_slice(table.as_bytes());
-        value.extend_from_slice(b"\",\"window\":");
-        if serde_json::to_writer(&mut value, &r).is_ok() {
-            value.push(b'}');
-            let key = format!("{table}/{}", r.window_start.micros()).into_bytes();
-            out.messages.push((topic::ANALYTICS, key, value));
-        }
-        out.windows.push((table, r));
-    }
-    more
+    store.advance_some(wm, budget, |c| {
+        out.windows.push((table, row(keys(c.key), Closed { key: (), window: c.window, output: c.output })));
+    })
 }
 
 impl Operator for Aggregate {

@@ -157,9 +157,7 @@ impl Operator for Sessions {
                 event_date: event_date(s.start),
             });
         }
-        let mut windows = Vec::new();
-        let more_funnels = self.funnel.advance_some(wm, budget, &mut windows);
-        for closed in windows {
+        let more_funnels = self.funnel.advance_some(wm, budget, |closed| {
             let FunnelOutput { views, cart_adds, purchases, view_to_cart, cart_to_purchase, conversion } =
                 closed.output;
             out.funnels.push(FunnelRow {
@@ -174,7 +172,7 @@ impl Operator for Sessions {
                 conversion_rate: conversion,
                 event_date: event_date(closed.window.start),
             });
-        }
+        });
         self.watermark = Some(wm);
         self.closing = more_sessions;
         more_sessions || more_funnels

@@ -323,19 +323,19 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
     /// (end, start, key) order, and drops their state (W-9, W-10, W-11).
     pub fn advance(&mut self, watermark: Timestamp) -> Vec<Closed<K, A::Output>> {
         let mut out = Vec::new();
-        self.advance_into(watermark, &mut out);
+        self.advance_some(watermark, usize::MAX, |closed| out.push(closed));
         out
     }
 
-    /// [`advance`](Self::advance), appending to a buffer the caller reuses.
-    pub fn advance_into(&mut self, watermark: Timestamp, out: &mut Vec<Closed<K, A::Output>>) {
-        self.advance_some(watermark, usize::MAX, out);
-    }
-
-    /// [`advance_into`](Self::advance_into), emitting at most `max` windows (the next in
-    /// order); returns whether final windows remain for another call. An hour's end closes every
+    /// [`advance`](Self::advance), handing at most `max` windows (the next in order) to `emit`;
+    /// returns whether final windows remain for another call. An hour's end closes every
     /// customer's window at once: in chunks, their rows need not all be held at the same time.
-    pub fn advance_some(&mut self, watermark: Timestamp, max: usize, out: &mut Vec<Closed<K, A::Output>>) -> bool {
+    pub fn advance_some(
+        &mut self,
+        watermark: Timestamp,
+        max: usize,
+        mut emit: impl FnMut(Closed<K, A::Output>),
+    ) -> bool {
         self.raise(Some(watermark));
         let size = self.geometry.size;
         for _ in 0..max {
@@ -346,7 +346,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
                 );
                 return false;
             };
-            out.push(Closed { key, window: window(start, size), output: acc.finish() });
+            emit(Closed { key, window: window(start, size), output: acc.finish() });
         }
         !self.frozen.is_empty() || self.due.first().is_some_and(|(end, _)| self.is_final(*end))
     }

@@ -240,7 +240,7 @@ fn run(spec: &WindowSpec, lateness: u64, ops: &[Op], round_trips: bool) -> Resul
                 // windows, in the same order.
                 let closed = if round_trips {
                     let mut closed = Vec::new();
-                    while store.advance_some(t(w), 2, &mut closed) {}
+                    while store.advance_some(t(w), 2, |c| closed.push(c)) {}
                     closed
                 } else {
                     store.advance(t(w))
