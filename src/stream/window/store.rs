@@ -107,6 +107,9 @@ pub struct WindowStore<K, A> {
     keys: Layered<K, KeyState<A>>,
     /// (end of the key's next window, key), one per key in `keys`.
     due: BTreeSet<(i64, K)>,
+    /// The panes in `keys`, counted as they come and go: the status reads [`len`](Self::len)
+    /// every second, and a million keys are too many to walk on the processing thread.
+    panes: usize,
     /// Final windows of keys an event touched before `advance` emitted them (freeze first).
     frozen: FrozenMap<K, A>,
 }
@@ -134,6 +137,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
             watermark: None,
             keys: Layered::default(),
             due: BTreeSet::new(),
+            panes: 0,
             frozen: BTreeMap::new(),
         })
     }
@@ -153,6 +157,12 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
 
     /// Accumulators held: one per key and live pane, plus final windows awaiting `advance`.
     pub fn len(&self) -> usize {
+        self.panes + self.frozen.len()
+    }
+
+    /// [`len`](Self::len) counted afresh, for the tests to check the running count against.
+    #[cfg(test)]
+    pub(super) fn recount(&self) -> usize {
         self.keys.iter().map(|(_, k)| k.panes.len()).sum::<usize>() + self.frozen.len()
     }
 
@@ -227,6 +237,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
                     acc.add(input);
                     panes.reserve_exact(1); // most keys hold one pane; a doubling would waste three
                     panes.insert(at, Pane { start: pane, acc });
+                    self.panes += 1;
                 }
                 if first < state.next {
                     // An earlier pane: its windows close before the key's next one did.
@@ -240,6 +251,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
                 let mut acc = A::default();
                 acc.add(input);
                 let panes = vec![Pane { start: pane, acc }]; // capacity 1
+                self.panes += 1;
                 let key: K = key.to_owned().into();
                 self.keys.insert(key.clone(), KeyState { next: first, panes });
                 self.due.insert((first + size, key));
@@ -278,6 +290,7 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
         // Panes before `start` went with earlier windows, so the window's panes lead.
         debug_assert!(state.panes.first().is_some_and(|p| p.start >= start && p.start < end), "W-9");
         let mut acc = if state.panes.first().is_some_and(|p| p.start == start) {
+            self.panes -= 1;
             state.panes.remove(0).acc // its last window: no copy needed
         } else {
             A::default()
@@ -405,17 +418,20 @@ impl<K: Key, A: Accumulator> WindowStore<K, A> {
         let size = self.geometry.size;
         let MapDelta(set, removed) = delta.keys;
         for key in removed {
-            if let Some(next) = self.keys.get(&key).map(|old| old.next) {
+            if let Some((next, panes)) = self.keys.get(&key).map(|old| (old.next, old.panes.len())) {
                 self.keys.remove(&key);
                 self.due.remove(&(next + size, key));
+                self.panes -= panes;
             }
         }
         for (key, state) in set {
             check_key(self.geometry, &state)?;
-            if let Some(next) = self.keys.get(&key).map(|old| old.next) {
+            if let Some((next, panes)) = self.keys.get(&key).map(|old| (old.next, old.panes.len())) {
                 self.due.remove(&(next + size, key.clone()));
+                self.panes -= panes;
             }
             self.due.insert((state.next + size, key.clone()));
+            self.panes += state.panes.len();
             self.keys.insert(key, state);
         }
         self.frozen = frozen_map(self.geometry, delta.frozen)?;
@@ -562,6 +578,7 @@ impl<'de, K: Key, A: Accumulator> Deserialize<'de> for WindowStore<K, A> {
         for (key, state) in snap.keys {
             check_key(geometry, &state).map_err(serde::de::Error::custom)?;
             store.due.insert((state.next + size, key.clone()));
+            store.panes += state.panes.len();
             if !store.keys.insert(key, state) {
                 return Err(serde::de::Error::custom(WindowError::State("a key appears twice".into())));
             }

@@ -274,6 +274,7 @@ fn run(spec: &WindowSpec, lateness: u64, ops: &[Op], round_trips: bool) -> Resul
         }
         let live: BTreeMap<(Window, u8), (u64, u64)> = store.partial().map(|(k, w, a)| ((w, *k), a.finish())).collect();
         prop_assert_eq!(&live, &model, "the live view is the model's open windows");
+        prop_assert_eq!(store.len(), store.recount(), "the running count of accumulators");
     }
     let end = store.advance(super::super::time::END_OF_TIME);
     prop_assert_eq!(end.len(), model.len(), "W-9 everything is emitted at the end");
