@@ -218,7 +218,7 @@ impl LiveView {
             }
         }
         for row in &outputs.bronze_clickstream {
-            let click = &*row.click;
+            let click = &row.click;
             let Some(m) = self.minute(click.event_timestamp) else { continue };
             match click.event_type {
                 ClickType::PageView => m.view.page_views += 1,

@@ -42,7 +42,7 @@ fn click(at: i64, kind: ClickType) -> BronzeClick {
         source_partition: 0,
         source_offset: 0,
         ingest_time: Timestamp::from_micros(at),
-        click: Arc::new(ClickEvent {
+        click: ClickEvent {
             event_id: compact_str::format_compact!("e{at}"),
             user_id: UserId::Int(1),
             session_id: "s".into(),
@@ -55,7 +55,7 @@ fn click(at: i64, kind: ClickType) -> BronzeClick {
             page_url: None,
             user_agent: None,
             ip_address: None,
-        }),
+        },
     }
 }
 

@@ -149,12 +149,14 @@ pub struct BronzeClick {
     pub source_partition: u32,
     pub source_offset: u64,
     pub ingest_time: Timestamp,
-    pub click: Arc<ClickEvent>,
+    /// The event itself, moved here once the operators have read it: a click's row is its one
+    /// owner, so no allocation per click is shared between threads.
+    pub click: ClickEvent,
 }
 
 impl Serialize for BronzeClick {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let c = &*self.click;
+        let c = &self.click;
         let mut m = s.serialize_struct("BronzeClick", 16)?;
         m.serialize_field("source_partition", &self.source_partition)?;
         m.serialize_field("source_offset", &self.source_offset)?;
@@ -330,8 +332,6 @@ pub struct WindowRow {
     pub event_date: NaiveDate,
 }
 
-/// `gold/sessions`: a clickstream session closed after the inactivity gap.
-#[derive(Clone, Debug, Serialize, PartialEq)]
 impl WindowRow {
     /// Its record on the `analytics` topic, written over `key` and `value`: the key is
     /// `<table>/<window start in microseconds>` (the same window gives the same key on a replay),
@@ -351,6 +351,8 @@ impl WindowRow {
     }
 }
 
+/// `gold/sessions`: a clickstream session closed after the inactivity gap.
+#[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct SessionRow {
     pub session_id: String,
     pub user_id: String,

@@ -506,6 +506,7 @@ impl Processor {
                 let late_before = out.late_events.len();
                 self.sessions.add(&click, input.partition, input.offset, wm, out);
                 self.state.counters.late_events += (out.late_events.len() - late_before) as u64;
+                Decode::land_click(input, now, click, out);
             }
         }
     }
