@@ -164,7 +164,7 @@ impl Committer {
                 Err(e) => tracing::warn!(table, window_start = %row.window_start, "analytics record not written: {e}"),
             }
         }
-        // Alerts should reach their readers now, not at the end of the epoch.
+        // Alerts and closed windows should reach their readers now, not at the end of the epoch.
         if !outputs.messages.is_empty() || !outputs.windows.is_empty() {
             self.producer.flush()?;
         }

@@ -161,12 +161,12 @@ mod tests {
         let (tx, _rx) = sync_channel(1);
         let mut handover = Handover::new(tx, 10);
         handover.send(rows_message(0, 1)).unwrap(); // into the channel
-        let mut windows = Outputs::default();
+        let mut alerts = Outputs::default();
         for i in 0..4u8 {
-            windows.messages.push(("analytics", vec![i], vec![i]));
+            alerts.messages.push(("fraud-alerts", vec![i], vec![i]));
         }
         handover.send(rows_message(1, 2)).unwrap();
-        handover.send(ToCommitter::Rows(Box::new(windows))).unwrap();
+        handover.send(ToCommitter::Rows(Box::new(alerts))).unwrap();
         assert_eq!((handover.waiting(), handover.queued_rows), (2, 6), "2 rows and 4 messages wait");
     }
 

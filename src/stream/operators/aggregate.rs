@@ -13,9 +13,9 @@
 //! Each window's final result is emitted once, when the watermark passes its end plus the
 //! allowed lateness (see [`crate::stream::window`]): to the gold table and, as JSON, to the
 //! `analytics` topic (the committer writes the JSON, off the processing thread:
-//! [`WindowRow::analytics_record`]). An event too late for a window it belongs to goes to the `late_events`
-//! table, once per table it missed, and is counted; it is never dropped silently. Open windows
-//! are readable for the live dashboard with [`Aggregate::live`].
+//! [`WindowRow::analytics_record`]). An event too late for a window it belongs to goes to the
+//! `late_events` table, once per table it missed, and is counted; it is never dropped silently.
+//! Open windows are readable for the live dashboard with [`Aggregate::live`].
 
 use crate::analytics::kpi::{Kpi, KpiInput, KpiOutput};
 use crate::model::{Timestamp, Transaction, UserKey, Vocabulary};
@@ -306,8 +306,8 @@ fn row(keys: Keys, closed: Closed<(), KpiOutput>) -> WindowRow {
 }
 
 /// Moves closed windows of one store into `out` as rows of `table` (which the committer also
-/// sends to `analytics`).
-/// Emits up to `budget` windows of `store` final under `wm`; returns whether more remain.
+/// sends to `analytics`): up to `budget` windows of `store` final under `wm`; returns whether
+/// more remain.
 fn emit<K: Key>(
     table: &'static str,
     store: &mut WindowStore<K, Kpi>,
